@@ -1,0 +1,772 @@
+//! The command-line interface: every verb, flag and help text, in one place.
+//!
+//! Flags follow podman's spelling and meaning. The man pages in `man/` are
+//! generated from these definitions (see `tests/it/man.rs`), so a `///` here is
+//! user documentation.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// casco: a daemonless container engine.
+///
+/// casco runs OCI containers with no background service: each invocation does
+/// its own work, and a detached container is watched by a small monitor process
+/// that lives exactly as long as the container.
+#[derive(Debug, Parser)]
+#[command(name = "casco", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every verb accepts.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Store root: images, layers and container records
+    /// [default: /var/lib/casco for root, $XDG_DATA_HOME/casco otherwise]
+    #[arg(long, global = true, env = "CASCO_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Run root: sockets and other state that must not outlive a reboot
+    /// [default: /run/casco for root, $XDG_RUNTIME_DIR/casco otherwise]
+    #[arg(long, global = true, env = "CASCO_RUNROOT", value_name = "DIR")]
+    pub runroot: Option<PathBuf>,
+
+    /// Storage driver for new stores: overlay, or vfs (copies layers, no overlayfs needed)
+    #[arg(long, global = true, env = "CASCO_STORAGE_DRIVER", value_name = "DRIVER")]
+    pub storage_driver: Option<String>,
+
+    /// Log messages at this level and above to stderr (error, warn, info, debug)
+    #[arg(long, global = true, default_value = "warn", value_name = "LEVEL")]
+    pub log_level: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a command in a new container
+    Run(RunArgs),
+    /// Create a container without starting it
+    Create(CreateArgs),
+    /// Start one or more containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Send a signal to one or more running containers
+    Kill(KillArgs),
+    /// Restart one or more containers
+    Restart(RestartArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+    /// List containers
+    #[command(visible_alias = "ls")]
+    Ps(PsArgs),
+    /// Show the output of a container
+    Logs(LogsArgs),
+    /// Wait for containers to stop and print their exit codes
+    Wait(WaitArgs),
+    /// Show details of containers or images as JSON
+    Inspect(InspectArgs),
+    /// Run a command in a running container
+    Exec(ExecArgs),
+    /// Attach to the input and output of a running container
+    Attach(AttachArgs),
+    /// Show the processes of a running container
+    Top(TopArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Write a container's root filesystem as a tar archive
+    Export(ExportArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// List images
+    Images(ImagesArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Create an image from a root filesystem tarball or directory
+    Import(ImportArgs),
+    /// Add names to an image
+    Tag(TagArgs),
+    /// Remove images
+    Rmi(RmiArgs),
+    /// Manage the store
+    #[command(subcommand)]
+    System(SystemCommand),
+    /// Show information about the host and the store
+    Info(InfoArgs),
+    /// Show version information
+    Version(VersionArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// Run a command in a new container
+    Run(RunArgs),
+    /// Create a container without starting it
+    Create(CreateArgs),
+    /// Start one or more containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Send a signal to one or more running containers
+    Kill(KillArgs),
+    /// Restart one or more containers
+    Restart(RestartArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+    /// List containers
+    #[command(visible_aliases = ["ls", "list"])]
+    Ps(PsArgs),
+    /// Show the output of a container
+    Logs(LogsArgs),
+    /// Wait for containers to stop and print their exit codes
+    Wait(WaitArgs),
+    /// Show details of containers as JSON
+    Inspect(ContainerInspectArgs),
+    /// Run a command in a running container
+    Exec(ExecArgs),
+    /// Attach to the input and output of a running container
+    Attach(AttachArgs),
+    /// Show the processes of a running container
+    Top(TopArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Write a container's root filesystem as a tar archive
+    Export(ExportArgs),
+    /// Remove all stopped containers
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// List images
+    #[command(visible_aliases = ["ls", "list"])]
+    Ls(ImagesArgs),
+    /// Show details of images as JSON
+    Inspect(ImageInspectArgs),
+    /// Create an image from a root filesystem tarball or directory
+    Import(ImportArgs),
+    /// Add names to an image
+    Tag(TagArgs),
+    /// Remove images
+    Rm(RmiArgs),
+    /// Remove images that have no name and no container
+    Prune(ImagePruneArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Remove everything casco stored for this user
+    Reset(ResetArgs),
+    /// Remove stopped containers and unused images
+    Prune(SystemPruneArgs),
+    /// Show how much disk the store uses
+    Df(DfArgs),
+    /// Show information about the host and the store
+    Info(InfoArgs),
+}
+
+/// Options that define a container, shared by `run` and `create`.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ContainerOptions {
+    /// Name of the container [default: a generated adjective_noun]
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// Set an environment variable (NAME=VALUE, or NAME to copy it from casco's environment)
+    #[arg(short = 'e', long = "env", value_name = "ENV")]
+    pub env: Vec<String>,
+
+    /// Read environment variables from a file (one NAME=VALUE per line, # for comments)
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+
+    /// Working directory inside the container
+    #[arg(short = 'w', long, value_name = "DIR")]
+    pub workdir: Option<String>,
+
+    /// User to run as: name or UID, optionally :group or :GID
+    #[arg(short = 'u', long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+
+    /// Add a supplementary group (name or GID)
+    #[arg(long, value_name = "GROUP")]
+    pub group_add: Vec<String>,
+
+    /// Override the image's ENTRYPOINT ("" clears it)
+    #[arg(long, value_name = "CMD")]
+    pub entrypoint: Option<String>,
+
+    /// Hostname inside the container [default: the first 12 characters of the ID]
+    #[arg(short = 'h', long, value_name = "NAME")]
+    pub hostname: Option<String>,
+
+    /// Bind mount a volume: SRC:DST[:OPTIONS] (ro, rw, z, Z, private, rprivate, shared, rshared, slave, rslave)
+    #[arg(short = 'v', long = "volume", value_name = "VOLUME")]
+    pub volume: Vec<String>,
+
+    /// Attach a mount: type=bind|tmpfs,source=..,destination=..[,ro][,bind-propagation=..][,tmpfs-size=..][,tmpfs-mode=..]
+    #[arg(long, value_name = "MOUNT")]
+    pub mount: Vec<String>,
+
+    /// Mount a tmpfs: DST[:OPTIONS]
+    #[arg(long, value_name = "TMPFS")]
+    pub tmpfs: Vec<String>,
+
+    /// Mount the container's root filesystem read-only
+    #[arg(long)]
+    pub read_only: bool,
+
+    /// Network mode: host, or none (a private network namespace with only loopback)
+    #[arg(long, visible_alias = "net", value_name = "MODE")]
+    pub network: Option<String>,
+
+    /// Add a Linux capability (CAP_NET_ADMIN or NET_ADMIN; ALL for every one)
+    #[arg(long, value_name = "CAP")]
+    pub cap_add: Vec<String>,
+
+    /// Drop a Linux capability (ALL for every one)
+    #[arg(long, value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+
+    /// Give the container every capability and the host's devices, with no masked paths
+    #[arg(long)]
+    pub privileged: bool,
+
+    /// Set a label: KEY=VALUE
+    #[arg(short = 'l', long, value_name = "LABEL")]
+    pub label: Vec<String>,
+
+    /// Signal that stops the container [default: the image's STOPSIGNAL, else SIGTERM]
+    #[arg(long, value_name = "SIGNAL")]
+    pub stop_signal: Option<String>,
+
+    /// Seconds to wait after the stop signal before sending SIGKILL [default: 10]
+    #[arg(long, value_name = "SECONDS")]
+    pub stop_timeout: Option<u32>,
+
+    /// Where the container's output goes: k8s-file (default), none, passthrough
+    #[arg(long, value_name = "DRIVER")]
+    pub log_driver: Option<String>,
+
+    /// Log driver option: max-size=SIZE (e.g. 10m) caps the log file
+    #[arg(long, value_name = "OPT")]
+    pub log_opt: Vec<String>,
+
+    /// Write the container ID to this file
+    #[arg(long, value_name = "FILE")]
+    pub cidfile: Option<PathBuf>,
+
+    /// Write the PID of the container's first process to this file
+    #[arg(long, value_name = "FILE")]
+    pub pidfile: Option<PathBuf>,
+
+    /// Run an init as PID 1 that forwards signals and reaps zombies
+    #[arg(long)]
+    pub init: bool,
+
+    /// User namespace: "" (default), host, keep-id, auto
+    #[arg(long, value_name = "MODE")]
+    pub userns: Option<String>,
+
+    /// Keep standard input open
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+
+    /// Allocate a pseudo-terminal
+    #[arg(short = 't', long)]
+    pub tty: bool,
+
+    /// Remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(trailing_var_arg = true)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub opts: ContainerOptions,
+
+    /// Run in the background and print the container ID
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+
+    /// Key sequence that detaches from the container (e.g. ctrl-p,ctrl-q)
+    #[arg(long, value_name = "KEYS")]
+    pub detach_keys: Option<String>,
+
+    /// Image to run
+    pub image: String,
+
+    /// Command and its arguments [default: the image's ENTRYPOINT and CMD]
+    #[arg(allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(trailing_var_arg = true)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    pub opts: ContainerOptions,
+
+    /// Image to create the container from
+    pub image: String,
+
+    /// Command and its arguments [default: the image's ENTRYPOINT and CMD]
+    #[arg(allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StartArgs {
+    /// Attach to the container's output and wait for it
+    #[arg(short = 'a', long)]
+    pub attach: bool,
+
+    /// Attach the container's standard input
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+
+    /// Key sequence that detaches from the container
+    #[arg(long, value_name = "KEYS")]
+    pub detach_keys: Option<String>,
+
+    /// Containers to start (names or IDs)
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container [default: its stop timeout]
+    #[arg(short = 't', long = "time", visible_alias = "timeout", value_name = "SECONDS")]
+    pub time: Option<u32>,
+
+    /// Stop every running container
+    #[arg(short = 'a', long)]
+    pub all: bool,
+
+    /// Do not fail when a container does not exist
+    #[arg(short = 'i', long)]
+    pub ignore: bool,
+
+    /// Containers to stop
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KillArgs {
+    /// Signal to send (name or number)
+    #[arg(short = 's', long, default_value = "KILL", value_name = "SIGNAL")]
+    pub signal: String,
+
+    /// Signal every running container
+    #[arg(short = 'a', long)]
+    pub all: bool,
+
+    /// Containers to signal
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RestartArgs {
+    /// Seconds to wait before killing the container
+    #[arg(short = 't', long = "time", visible_alias = "timeout", value_name = "SECONDS")]
+    pub time: Option<u32>,
+
+    /// Restart every container
+    #[arg(short = 'a', long)]
+    pub all: bool,
+
+    /// Containers to restart
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RmArgs {
+    /// Stop and remove running containers too
+    #[arg(short = 'f', long)]
+    pub force: bool,
+
+    /// Remove every container
+    #[arg(short = 'a', long)]
+    pub all: bool,
+
+    /// Do not fail when a container does not exist
+    #[arg(short = 'i', long)]
+    pub ignore: bool,
+
+    /// Seconds to wait for a running container to stop before killing it (with --force)
+    #[arg(short = 't', long = "time", value_name = "SECONDS")]
+    pub time: Option<u32>,
+
+    /// Containers to remove
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PsArgs {
+    /// Show every container, not just running ones
+    #[arg(short = 'a', long)]
+    pub all: bool,
+
+    /// Print only container IDs
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Show only the latest container created
+    #[arg(short = 'l', long)]
+    pub latest: bool,
+
+    /// Show only the N latest containers created
+    #[arg(short = 'n', long, value_name = "N")]
+    pub last: Option<usize>,
+
+    /// Filter: status=, name=, id=, ancestor=, label=, exited= (repeat to combine)
+    #[arg(short = 'f', long, value_name = "FILTER")]
+    pub filter: Vec<String>,
+
+    /// Output: json, or a Go template ({{.ID}}, {{.Names}}, table ...)
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Do not truncate IDs and commands
+    #[arg(long)]
+    pub no_trunc: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogsArgs {
+    /// Follow the output until the container stops
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+
+    /// Show only the last N lines
+    #[arg(long, value_name = "N")]
+    pub tail: Option<i64>,
+
+    /// Show output since this time (RFC 3339, Unix seconds, or a duration such as 10m)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Show output until this time (RFC 3339, Unix seconds, or a duration such as 10m)
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// Prefix each line with its timestamp
+    #[arg(short = 't', long)]
+    pub timestamps: bool,
+
+    /// Prefix each line with the container's name
+    #[arg(short = 'n', long)]
+    pub names: bool,
+
+    /// Containers to show
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WaitArgs {
+    /// Condition to wait for: stopped (default), exited, running
+    #[arg(long, value_name = "STATE")]
+    pub condition: Option<String>,
+
+    /// Do not fail when a container does not exist
+    #[arg(short = 'i', long)]
+    pub ignore: bool,
+
+    /// Containers to wait for
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InspectArgs {
+    /// Object type: container, image, or all
+    #[arg(short = 't', long = "type", default_value = "all", value_name = "TYPE")]
+    pub kind: String,
+
+    /// Output: json, or a Go template
+    #[arg(short = 'f', long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Add the container's root filesystem size (SizeRootFs, SizeRw)
+    #[arg(short = 's', long)]
+    pub size: bool,
+
+    /// Names or IDs of containers or images
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ContainerInspectArgs {
+    /// Output: json, or a Go template
+    #[arg(short = 'f', long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Inspect the latest container created
+    #[arg(short = 'l', long)]
+    pub latest: bool,
+
+    /// Add the container's root filesystem size (SizeRootFs, SizeRw)
+    #[arg(short = 's', long)]
+    pub size: bool,
+
+    /// Containers to inspect
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImageInspectArgs {
+    /// Output: json, or a Go template
+    #[arg(short = 'f', long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Images to inspect
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(trailing_var_arg = true)]
+pub struct ExecArgs {
+    /// Keep standard input open
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+
+    /// Allocate a pseudo-terminal
+    #[arg(short = 't', long)]
+    pub tty: bool,
+
+    /// Run in the background
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+
+    /// Set an environment variable (NAME=VALUE, or NAME to copy it)
+    #[arg(short = 'e', long = "env", value_name = "ENV")]
+    pub env: Vec<String>,
+
+    /// Read environment variables from a file
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+
+    /// User to run as: name or UID, optionally :group or :GID
+    #[arg(short = 'u', long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+
+    /// Working directory inside the container
+    #[arg(short = 'w', long, value_name = "DIR")]
+    pub workdir: Option<String>,
+
+    /// Give the process every capability
+    #[arg(long)]
+    pub privileged: bool,
+
+    /// Key sequence that detaches from the process
+    #[arg(long, value_name = "KEYS")]
+    pub detach_keys: Option<String>,
+
+    /// Container to run the command in
+    pub container: String,
+
+    /// Command and its arguments
+    #[arg(required = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AttachArgs {
+    /// Key sequence that detaches from the container [default: ctrl-p,ctrl-q]
+    #[arg(long, value_name = "KEYS")]
+    pub detach_keys: Option<String>,
+
+    /// Do not attach standard input
+    #[arg(long)]
+    pub no_stdin: bool,
+
+    /// Forward signals to the container (accepted for compatibility; always on)
+    #[arg(long, default_value_t = true)]
+    pub sig_proxy: bool,
+
+    /// Container to attach to
+    pub container: String,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(trailing_var_arg = true)]
+pub struct TopArgs {
+    /// Container to show
+    pub container: String,
+
+    /// ps(1) format descriptors: user, pid, ppid, pcpu, etime, tty, time, args, comm, ...
+    #[arg(allow_hyphen_values = true)]
+    pub descriptors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RenameArgs {
+    /// Container to rename
+    pub container: String,
+    /// New name
+    pub new_name: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// Write to this file instead of standard output
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Container to export
+    pub container: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PruneArgs {
+    /// Do not ask for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+
+    /// Filter: until=TIME, label=KEY[=VALUE]
+    #[arg(long, value_name = "FILTER")]
+    pub filter: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImagesArgs {
+    /// Show every image, including intermediate ones
+    #[arg(short = 'a', long)]
+    pub all: bool,
+
+    /// Print only image IDs
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Output: json, or a Go template ({{.ID}}, {{.Repository}}, table ...)
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Do not truncate IDs
+    #[arg(long)]
+    pub no_trunc: bool,
+
+    /// Show digests
+    #[arg(long)]
+    pub digests: bool,
+
+    /// Filter: dangling=true|false, reference=PATTERN, label=KEY[=VALUE]
+    #[arg(short = 'f', long, value_name = "FILTER")]
+    pub filter: Vec<String>,
+
+    /// Show only images whose name matches this reference
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// Apply a Containerfile instruction: CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, STOPSIGNAL, VOLUME
+    #[arg(short = 'c', long, value_name = "INSTRUCTION")]
+    pub change: Vec<String>,
+
+    /// Commit message recorded in the image history
+    #[arg(short = 'm', long, value_name = "MESSAGE")]
+    pub message: Option<String>,
+
+    /// Print only the image ID
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Tarball (plain, gzip or zstd), a directory, or - for standard input
+    pub source: String,
+
+    /// Name for the new image
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TagArgs {
+    /// Image to name
+    pub image: String,
+    /// New names
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RmiArgs {
+    /// Remove the image even when it has several names; remove containers that use it
+    #[arg(short = 'f', long)]
+    pub force: bool,
+
+    /// Remove every image
+    #[arg(short = 'a', long)]
+    pub all: bool,
+
+    /// Do not fail when an image does not exist
+    #[arg(short = 'i', long)]
+    pub ignore: bool,
+
+    /// Images to remove
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImagePruneArgs {
+    /// Remove every image that no container uses, not just unnamed ones
+    #[arg(short = 'a', long)]
+    pub all: bool,
+
+    /// Do not ask for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ResetArgs {
+    /// Do not ask for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SystemPruneArgs {
+    /// Remove every unused image, not just unnamed ones
+    #[arg(short = 'a', long)]
+    pub all: bool,
+
+    /// Do not ask for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DfArgs {
+    /// Show each image and container
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+
+    /// Output: json, or a Go template
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InfoArgs {
+    /// Output: json (default), or a Go template
+    #[arg(short = 'f', long, value_name = "FORMAT")]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VersionArgs {
+    /// Output: json, or a Go template
+    #[arg(short = 'f', long, value_name = "FORMAT")]
+    pub format: Option<String>,
+}

@@ -1,0 +1,5 @@
+//! Small helpers with no knowledge of containers: time, IDs, names, sizes.
+
+pub mod ids;
+pub mod size;
+pub mod time;
