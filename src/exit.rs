@@ -29,7 +29,11 @@ impl ExitStatus {
             (None, Some(s)) => 128 + s,
             (None, None) => 125,
         };
-        if c == 0 { ExitStatus::Success } else { ExitStatus::Code((c & 0xff) as u8) }
+        if c == 0 {
+            ExitStatus::Success
+        } else {
+            ExitStatus::Code((c & 0xff) as u8)
+        }
     }
 }
 
@@ -50,7 +54,10 @@ pub struct Coded {
 
 impl Coded {
     pub fn new(code: u8, message: impl Into<String>) -> Coded {
-        Coded { code, message: message.into() }
+        Coded {
+            code,
+            message: message.into(),
+        }
     }
 }
 

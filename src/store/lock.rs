@@ -55,7 +55,12 @@ impl Lock {
 
     /// Takes the lock only if nobody holds it.
     pub fn try_acquire(path: &Path, mode: Mode) -> Result<Option<Lock>> {
-        let file = match OpenOptions::new().read(true).write(true).custom_flags(libc::O_CLOEXEC).open(path) {
+        let file = match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(path)
+        {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).with_context(|| format!("open lock {}", path.display())),

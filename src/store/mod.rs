@@ -108,23 +108,46 @@ impl Store {
                 );
             }
         }
-        let store = Store { root, runroot, rootless, uid, gid, config };
-        fs::create_dir_all(&store.runroot)
-            .with_context(|| format!("create run root {}", store.runroot.display()))?;
+        let store = Store {
+            root,
+            runroot,
+            rootless,
+            uid,
+            gid,
+            config,
+        };
+        fs::create_dir_all(&store.runroot).with_context(|| format!("create run root {}", store.runroot.display()))?;
         Ok(store)
     }
 
     /// Makes the directory tree and chooses the storage driver, once.
     fn initialise(root: &Path, driver: Option<&str>, rootless: bool) -> Result<StorageConfig> {
-        for d in ["blobs/sha256", "layers", "images", "image-names", "containers", "container-names", "tmp"] {
+        for d in [
+            "blobs/sha256",
+            "layers",
+            "images",
+            "image-names",
+            "containers",
+            "container-names",
+            "tmp",
+        ] {
             let p = root.join(d);
             fs::create_dir_all(&p).with_context(|| format!("create {}", p.display()))?;
         }
         let config = match driver {
-            Some(d) => StorageConfig { driver: Driver::parse(d)?, fallback_reason: None },
+            Some(d) => StorageConfig {
+                driver: Driver::parse(d)?,
+                fallback_reason: None,
+            },
             None => match crate::layers::overlay::probe(&root.join("tmp"), rootless) {
-                Ok(()) => StorageConfig { driver: Driver::Overlay, fallback_reason: None },
-                Err(e) => StorageConfig { driver: Driver::Vfs, fallback_reason: Some(format!("{e:#}")) },
+                Ok(()) => StorageConfig {
+                    driver: Driver::Overlay,
+                    fallback_reason: None,
+                },
+                Err(e) => StorageConfig {
+                    driver: Driver::Vfs,
+                    fallback_reason: Some(format!("{e:#}")),
+                },
             },
         };
         let path = root.join("storage.json");

@@ -26,8 +26,15 @@ pub enum Durability {
 fn tmp_path(path: &Path) -> PathBuf {
     let mut r = [0u8; 6];
     crate::sys::random_bytes(&mut r);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!("{TMP_PREFIX}{}-{}-{name}", std::process::id(), crate::util::ids::hex(&r)))
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(
+        "{TMP_PREFIX}{}-{}-{name}",
+        std::process::id(),
+        crate::util::ids::hex(&r)
+    ))
 }
 
 /// Writes `data` to `path` atomically.
@@ -78,7 +85,9 @@ pub fn remove_stale_tmp(dir: &Path) {
     for e in entries.flatten() {
         let name = e.file_name();
         let name = name.to_string_lossy();
-        let Some(rest) = name.strip_prefix(TMP_PREFIX) else { continue };
+        let Some(rest) = name.strip_prefix(TMP_PREFIX) else {
+            continue;
+        };
         let pid: i32 = rest.split('-').next().and_then(|p| p.parse().ok()).unwrap_or(0);
         if pid > 0 && !Path::new(&format!("/proc/{pid}")).exists() {
             let _ = fs::remove_file(e.path());
@@ -98,7 +107,10 @@ mod tests {
         write_json(&p, &vec![1u32, 2], Durability::Durable).unwrap();
         write_json(&p, &vec![3u32], Durability::CrashSafe).unwrap();
         assert_eq!(read_json::<Vec<u32>>(&p).unwrap(), Some(vec![3]));
-        let names: Vec<_> = fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "no temp file left: {names:?}");
     }
 

@@ -18,7 +18,9 @@ pub fn random_bytes(buf: &mut [u8]) {
         } else if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
             // getrandom cannot fail on Linux >= 3.17 for these arguments; fall back to
             // the clock rather than returning zeros.
-            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
             for (i, b) in buf[done..].iter_mut().enumerate() {
                 *b = (t.as_nanos() >> ((i % 16) * 8)) as u8 ^ (std::process::id() as u8);
             }

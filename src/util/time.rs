@@ -126,13 +126,19 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
         bail!("invalid duration {s:?}");
     }
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if num_len == 0 {
             bail!("invalid duration {s:?}: want a number and a unit such as 10m");
         }
-        let n: f64 = rest[..num_len].parse().with_context(|| format!("invalid duration {s:?}"))?;
+        let n: f64 = rest[..num_len]
+            .parse()
+            .with_context(|| format!("invalid duration {s:?}"))?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let mult = match &rest[..unit_len] {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,
@@ -158,7 +164,8 @@ pub fn parse_point_in_time(s: &str, now: Nanos) -> Result<Nanos> {
     if let Ok(d) = parse_duration(s) {
         return Ok(now - d.as_nanos() as Nanos);
     }
-    parse_rfc3339(s).with_context(|| format!("invalid time {s:?}: want RFC 3339, Unix seconds, or a duration such as 10m"))
+    parse_rfc3339(s)
+        .with_context(|| format!("invalid time {s:?}: want RFC 3339, Unix seconds, or a duration such as 10m"))
 }
 
 /// "3 seconds", "About a minute", "2 hours" (Docker's units::HumanDuration).

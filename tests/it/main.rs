@@ -1,0 +1,1 @@
+//! Integration tests: the real `casco` binary against temporary stores.
