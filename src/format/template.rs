@@ -9,9 +9,15 @@
 //! the functions listed in [`FUNCTIONS`]. `define`/`template`/`block` are not.
 //!
 //! Data follows Go's rules for `map[string]interface{}`: a missing key and a
-//! JSON null print `<no value>`; a field of a missing or null value is missing
-//! too (Go would fail on the null case; our data uses null where podman's Go
-//! structs hold zero values).
+//! JSON null print `<no value>`, a field of a missing value is missing too.
+//!
+//! Deliberate differences from Go, where our JSON stands in for podman's typed
+//! structs: a field of a null is missing instead of a "nil pointer" error
+//! (our data has null where podman's structs hold zero values); errors name
+//! the value's type (`can't evaluate field X in type string`, as for a typed
+//! struct field) rather than `interface {}`; integers and floats compare with
+//! each other; `join` accepts any array. Complex numbers and
+//! `define`/`template`/`block` are not supported.
 //!
 //! The two-character sequences `\t` and `\n` in the text between actions become
 //! a tab and a newline, as podman does for CLI arguments. Inside actions they
