@@ -4,6 +4,7 @@
 //! turns its outcome into the process exit code; nothing else exits.
 
 #![deny(unsafe_code)]
+#![recursion_limit = "256"]
 
 pub mod cgroups;
 pub mod cli;
@@ -20,6 +21,7 @@ pub mod namespaces;
 pub mod output;
 pub mod store;
 pub mod sys;
+pub mod trampoline;
 pub mod util;
 
 use std::process::ExitCode;
@@ -31,6 +33,7 @@ pub fn main() -> ExitCode {
     // Before anything else: no other process may open our /proc/PID/exe (the
     // host binary) or memory. See namespaces/mod.rs on CVE-2019-5736.
     let _ = sys::set_dumpable(false);
+    trampoline::run_if_joiner();
 
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,

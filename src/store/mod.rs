@@ -76,6 +76,7 @@ pub struct Store {
     pub uid: u32,
     pub gid: u32,
     pub config: StorageConfig,
+    mapping: std::sync::OnceLock<crate::namespaces::userns::IdMapping>,
 }
 
 impl Store {
@@ -115,6 +116,7 @@ impl Store {
             uid,
             gid,
             config,
+            mapping: Default::default(),
         };
         fs::create_dir_all(&store.runroot).with_context(|| format!("create run root {}", store.runroot.display()))?;
         Ok(store)
@@ -162,6 +164,18 @@ impl Store {
         }
         let _ = fs::remove_file(&tmp);
         record::read_json(&path)?.with_context(|| format!("{} vanished", path.display()))
+    }
+
+    /// The user-namespace mapping rootless containers and helpers use (read
+    /// from /etc/subuid and /etc/subgid once; warns once when it is a single ID).
+    pub fn id_mapping(&self) -> &crate::namespaces::userns::IdMapping {
+        self.mapping.get_or_init(|| {
+            let (m, warning) = crate::namespaces::userns::default_mapping(self.uid, self.gid);
+            if let Some(w) = warning {
+                crate::output::warn(&w);
+            }
+            m
+        })
     }
 
     pub fn driver(&self) -> Driver {

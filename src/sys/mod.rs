@@ -44,3 +44,11 @@ pub fn geteuid() -> u32 {
 pub fn getegid() -> u32 {
     nix::unistd::getegid().as_raw()
 }
+
+pub mod exec;
+pub mod fd;
+pub mod fsops;
+pub mod mount;
+pub mod process;
+pub mod signal;
+pub mod term;

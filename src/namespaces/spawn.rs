@@ -1,0 +1,119 @@
+//! The parent's side of starting a container: clone the child into its
+//! namespaces, write its user-namespace maps, collect its terminal, and learn
+//! whether its exec succeeded.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+
+use anyhow::{Context, Result};
+use nix::fcntl::OFlag;
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+use nix::unistd::Pid;
+
+use super::InitPlan;
+use super::init::{ChildChannels, child_main};
+use super::userns::{IdMapping, write_mappings};
+use crate::exit::{Coded, ENGINE};
+use crate::sys;
+
+pub struct Spawned {
+    pub pid: Pid,
+    /// Its start time in clock ticks (with the PID, names the process uniquely).
+    pub start_time: u64,
+    /// The pty master, for a `-t` container.
+    pub tty_master: Option<OwnedFd>,
+}
+
+/// Starts the container described by `plan`. `stdio` are the descriptors that
+/// become its 0, 1 and 2 (None: /dev/null, or the terminal with a tty).
+/// casco must be single-threaded, and should have its signals blocked (the
+/// child restores an empty mask before exec).
+pub fn spawn(plan: &InitPlan, userns: Option<&IdMapping>, stdio: [Option<OwnedFd>; 3]) -> Result<Spawned> {
+    let (err_r, err_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe")?;
+    let go = match userns {
+        Some(_) => Some(nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe")?),
+        None => None,
+    };
+    let tty = if plan.process.tty {
+        Some(socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC).context("socketpair")?)
+    } else {
+        None
+    };
+    let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+    if plan.new_netns {
+        flags |= libc::CLONE_NEWNET;
+    }
+    if userns.is_some() {
+        flags |= libc::CLONE_NEWUSER;
+    }
+    let child = sys::process::clone_fork(flags).context("create the container's namespaces")?;
+    let Some(pid) = child else {
+        let (go_r, _go_w) = match go {
+            Some((r, w)) => (Some(r), Some(w)),
+            None => (None, None),
+        };
+        drop(err_r);
+        let (tty_parent, tty_child) = match tty {
+            Some((p, c)) => (Some(p), Some(c)),
+            None => (None, None),
+        };
+        drop(tty_parent);
+        child_main(
+            plan,
+            ChildChannels {
+                go: go_r,
+                error: err_w,
+                stdio,
+                tty_socket: tty_child,
+            },
+        )
+    };
+    drop(err_w);
+    drop(stdio);
+    let (tty_parent, tty_child) = match tty {
+        Some((p, c)) => (Some(p), Some(c)),
+        None => (None, None),
+    };
+    drop(tty_child);
+
+    let fail_child = |e: anyhow::Error| -> anyhow::Error {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(pid, None);
+        e
+    };
+    if let (Some(map), Some((go_r, go_w))) = (userns, go) {
+        drop(go_r);
+        write_mappings(pid, map).map_err(fail_child)?;
+        File::from(go_w)
+            .write_all(b"1")
+            .context("release the container")
+            .map_err(fail_child)?;
+    }
+    let mut tty_master = None;
+    if let Some(sock) = tty_parent {
+        // EOF instead of a descriptor means the child failed first: its error
+        // follows on the error pipe.
+        tty_master = sys::term::recv_fd(sock.as_fd())
+            .context("receive the container's terminal")
+            .map_err(fail_child)?;
+    }
+    let mut report = Vec::new();
+    File::from(err_r)
+        .read_to_end(&mut report)
+        .context("read the container's start report")
+        .map_err(fail_child)?;
+    if !report.is_empty() {
+        let _ = nix::sys::wait::waitpid(pid, None);
+        let code = report[0];
+        let message = String::from_utf8_lossy(&report[1..]).into_owned();
+        let code = if code == 0 { ENGINE } else { code };
+        return Err(anyhow::Error::new(Coded::new(code, message)));
+    }
+    let start_time = sys::process::process_start_time(pid.as_raw()).unwrap_or(0);
+    Ok(Spawned {
+        pid,
+        start_time,
+        tty_master,
+    })
+}
