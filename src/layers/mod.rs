@@ -2,3 +2,10 @@
 //! assembling a container's root filesystem from them.
 
 pub mod overlay;
+
+pub mod archive;
+pub mod merge;
+#[cfg(test)]
+mod testutil;
+mod tree;
+pub mod unpack;

@@ -44,3 +44,5 @@ pub fn geteuid() -> u32 {
 pub fn getegid() -> u32 {
     nix::unistd::getegid().as_raw()
 }
+
+pub mod fsops;
