@@ -1,4 +1,11 @@
 //! Layers: unpacking layer tarballs safely into directories of the store, and
 //! assembling a container's root filesystem from them.
 
+pub mod archive;
+pub mod merge;
 pub mod overlay;
+pub mod store;
+#[cfg(test)]
+mod testutil;
+mod tree;
+pub mod unpack;
