@@ -429,6 +429,7 @@ fn exec_child(
         code: ENGINE,
         message: "NUL in path".into(),
     })?;
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     let e = nix::unistd::execve(&cpath, &cs(&plan.args), &cs(&env)).unwrap_err();
     let code = if e == nix::errno::Errno::ENOENT {
         crate::exit::NOT_FOUND

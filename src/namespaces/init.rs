@@ -66,6 +66,7 @@ fn run(plan: &InitPlan, ch: ChildChannels) -> Result<std::convert::Infallible, C
         if !matches!(File::from(go).read(&mut b), Ok(1)) {
             sys::process::exit_now(ENGINE as i32);
         }
+        let _ = sys::set_dumpable(false);
     }
     // Die with the parent (casco run or the monitor): a container is never left
     // without the process that records its end.
@@ -295,6 +296,7 @@ fn exec_process(p: &ProcessPlan) -> Result<std::convert::Infallible, ChildError>
     }
     sys::signal::reset_dispositions();
     let _ = sys::signal::set_mask(&nix::sys::signal::SigSet::empty());
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     let e = nix::unistd::execve(&cpath, &argv, &envp).unwrap_err();
     Err(exec_error(&path, e))
 }
@@ -319,6 +321,7 @@ fn run_init(path: &CString, argv: &[CString], envp: &[CString]) -> Result<std::c
         .map_err(|e| fail(ENGINE, anyhow::Error::from(e).context("fork the command")))?;
     let Some(child) = child else {
         sys::signal::reset_dispositions();
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
         let _ = sys::signal::set_mask(&SigSet::empty());
         let e = nix::unistd::execve(path, argv, envp).unwrap_err();
         let err = exec_error(&path.to_string_lossy(), e);

@@ -47,7 +47,7 @@ pub fn spawn(plan: &InitPlan, userns: Option<&IdMapping>, stdio: [Option<OwnedFd
     if userns.is_some() {
         flags |= libc::CLONE_NEWUSER;
     }
-    let child = sys::process::clone_fork(flags).context("create the container's namespaces")?;
+    let child = super::userns::clone_mappable(flags).context("create the container's namespaces")?;
     let Some(pid) = child else {
         let (go_r, _go_w) = match go {
             Some((r, w)) => (Some(r), Some(w)),

@@ -213,6 +213,24 @@ fn map_args(ranges: &[IdRange]) -> Vec<String> {
         .collect()
 }
 
+/// clone_fork for a child whose user-namespace maps the parent will write.
+/// casco runs non-dumpable (see `main`), which makes a child's /proc files
+/// root-owned and its maps unwritable for an unprivileged parent; so the clone
+/// happens dumpable, and the parent turns non-dumpable again at once. The child
+/// turns non-dumpable itself once mapped. Nothing else runs in the new user and
+/// PID namespaces meanwhile.
+pub fn clone_mappable(flags: libc::c_int) -> std::io::Result<Option<Pid>> {
+    if flags & libc::CLONE_NEWUSER == 0 {
+        return sys::process::clone_fork(flags);
+    }
+    let _ = sys::set_dumpable(true);
+    let r = sys::process::clone_fork(flags);
+    if !matches!(r, Ok(None)) {
+        let _ = sys::set_dumpable(false);
+    }
+    r
+}
+
 /// Writes the maps of the user namespace that process `pid` is in. Called by
 /// the parent, from outside that namespace (the only place it can be done).
 pub fn write_mappings(pid: Pid, mapping: &IdMapping) -> Result<()> {
@@ -269,7 +287,7 @@ where
     let (go_r, go_w) = nix::unistd::pipe().context("pipe")?;
     let (res_r, res_w) = nix::unistd::pipe().context("pipe")?;
     let userns = if mapping.is_some() { libc::CLONE_NEWUSER } else { 0 };
-    let child = sys::process::clone_fork(flags | userns).context("create a helper process")?;
+    let child = clone_mappable(flags | userns).context("create a helper process")?;
     let Some(pid) = child else {
         drop(go_w);
         drop(res_r);
@@ -305,6 +323,7 @@ where
     if !matches!(go.read(&mut b), Ok(1)) {
         sys::process::exit_now(1);
     }
+    let _ = sys::set_dumpable(false);
     let result = f().map_err(|e| format!("{e:#}"));
     let data = serde_json::to_vec(&result).unwrap_or_else(|_| b"{\"Err\":\"encode result\"}".to_vec());
     let _ = fs::File::from(res_w).write_all(&data);
