@@ -29,8 +29,8 @@ fn casco_bin_is_executable_by_everyone() {
         );
         dir = d.parent();
     }
-    // The copy is the binary cargo built.
-    let built = fs::read(env!("CARGO_BIN_EXE_casco")).unwrap();
+    // The copy is the binary cargo built (or the one CASCO_IT_BINARY names).
+    let built = fs::read(casco_source()).unwrap();
     assert!(
         fs::read(bin).unwrap() == built,
         "{} differs from the built binary",
@@ -462,11 +462,12 @@ fn pty_child_killed_by_signal() {
 #[test]
 fn rootless_pty_runs_as_the_test_user() {
     let env = TestEnv::rootless();
-    let mut cmd = env.host("sh", ["-c", "id -u; tty; exit 4"]).command();
-    let mut pty = Pty::spawn(&mut cmd);
+    let mut pty = env
+        .host("sh", ["-c", "id -u; stat -c %u \"$(tty)\"; stty size; exit 4"])
+        .pty(25, 90);
     let uid = test_user().unwrap().uid;
-    pty.read_until(&format!("{uid}\r\n"), Duration::from_secs(10));
-    pty.read_until("/dev/pts/", Duration::from_secs(10));
+    // The user runs on a terminal it owns, of the size asked for.
+    pty.read_until(&format!("{uid}\r\n{uid}\r\n25 90\r\n"), Duration::from_secs(10));
     assert_eq!(pty.wait(), 4);
 }
 

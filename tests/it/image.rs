@@ -239,7 +239,7 @@ both! {
     /// podman 4.3.1: `image inspect nosuch` prints `[]` and exits 125.
     fn image_inspect_unknown(env) {
         let out = env.casco(["image", "inspect", "nosuch"]).run().code(125).says_why();
-        assert_eq!(out.stdout_trim(), "[]");
+        assert_eq!(out.stdout_trim(), "[]", "{}", out.report("expected [] on stdout"));
     }
 }
 

@@ -508,11 +508,13 @@ both! {
     fn inspect_unknown(env) {
         env.import_busybox("bb");
         let out = env.casco(["inspect", "nosuch"]).run().code(125).says_why();
-        assert_eq!(out.stdout_trim(), "[]");
+        assert_eq!(out.stdout_trim(), "[]", "{}", out.report("expected [] on stdout"));
         env.casco(["container", "inspect", "bb"]).run().code(125).says_why();
         env.casco(["create", "--name", "made", "bb", "true"]).run().success();
-        let out = env.casco(["inspect", "--format", "{{.Name}}", "made", "nosuch"]).run().code(125);
-        assert_eq!(out.stdout, "made\n");
+        env.casco(["inspect", "--format", "{{.Name}}", "made", "nosuch"])
+            .run()
+            .code(125)
+            .stdout_is("made\n");
     }
 }
 

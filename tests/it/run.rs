@@ -447,8 +447,7 @@ both! {
     /// says "40 132"; `exit 7` ends `run` with 7.
     fn interactive_terminal(env) {
         env.import_busybox("bb");
-        let mut cmd = env.casco(["run", "--rm", "-it", "bb", "sh"]).command();
-        let mut pty = Pty::spawn_sized(&mut cmd, 30, 100);
+        let mut pty = env.casco(["run", "--rm", "-it", "bb", "sh"]).pty(30, 100);
         // The terminal echoes input: wait for text only the output contains.
         pty.write(b"tty; stty size; echo mark-$((40 + 2))\n");
         let out = pty.read_until("mark-42", Duration::from_secs(30));

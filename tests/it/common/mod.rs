@@ -184,12 +184,23 @@ fn remove_stale_scratch(tmp: &Path) {
 // The casco binary and the busybox image
 // ---------------------------------------------------------------------------
 
+/// Set to a program with casco's command line to run the suite against it
+/// instead of the built binary (tests/fixtures/podman-as-casco.sh checks the
+/// expectations against podman).
+pub const BINARY_OVERRIDE: &str = "CASCO_IT_BINARY";
+
+/// The binary the suite runs: the one cargo built, or `$CASCO_IT_BINARY`.
+pub fn casco_source() -> PathBuf {
+    std::env::var_os(BINARY_OVERRIDE).map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_casco")), PathBuf::from)
+}
+
 /// A copy of the `casco` binary that every user can execute: cargo's target dir
 /// may not be traversable by the test user. Made once per test process.
 pub fn casco_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let src = Path::new(env!("CARGO_BIN_EXE_casco"));
+        let src = casco_source();
+        let src = src.as_path();
         let dir = scratch().join("bin");
         fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
         set_mode(&dir, 0o755);
@@ -387,17 +398,14 @@ impl TestEnv {
         scratch();
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let name: String = thread::current()
-            .name()
-            .unwrap_or("test")
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' })
-            .take(80)
-            .collect();
-        let dir = std::env::temp_dir().join(format!("casco-test-{}-{n}-{name}", std::process::id()));
+        // Short on purpose: sockets go under the run root, and a socket path
+        // must fit in 108 bytes. The test's name goes in a file instead.
+        let dir = std::env::temp_dir().join(format!("casco-test-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
         set_mode(&dir, 0o755);
+        let name = thread::current().name().unwrap_or("unnamed test").to_string();
+        let _ = fs::write(dir.join("TEST"), format!("{name}\n"));
         for sub in ["root", "run", "home"] {
             let p = dir.join(sub);
             fs::create_dir(&p).unwrap_or_else(|e| panic!("create {}: {e}", p.display()));
@@ -769,27 +777,40 @@ impl<'a> Cmd<'a> {
     /// whole story, not a panic (for cleanup code).
     pub fn try_run(self) -> Result<Output, String> {
         let cmdline = self.cmdline();
+        let user = self.env.user.as_ref();
+        let pipe = |what: &str| owned_pipe(user).map_err(|e| format!("make a pipe for {what} of {cmdline}: {e}"));
+        let (out_r, out_w) = pipe("stdout")?;
+        let (err_r, err_w) = pipe("stderr")?;
         let mut c = self.command();
         c.process_group(0);
-        c.stdin(if self.stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
-        c.stdout(Stdio::piped());
-        c.stderr(Stdio::piped());
+        let stdin_w = match &self.stdin {
+            Some(_) => {
+                let (r, w) = pipe("stdin")?;
+                c.stdin(r);
+                Some(w)
+            }
+            None => {
+                c.stdin(Stdio::null());
+                None
+            }
+        };
+        c.stdout(out_w);
+        c.stderr(err_w);
         let start = Instant::now();
         let deadline = start + self.timeout;
-        let mut child = spawn_retrying(&mut c).map_err(|e| format!("cannot start {cmdline}: {e}"))?;
+        let spawned = spawn_retrying(&mut c);
+        // Our copies of the child's pipe ends must go, or the reads never end.
+        drop(c);
+        let mut child = spawned.map_err(|e| format!("cannot start {cmdline}: {e}"))?;
         let pgid = Pid::from_raw(child.id() as i32);
-        if let (Some(bytes), Some(mut pipe)) = (self.stdin, child.stdin.take()) {
+        if let (Some(bytes), Some(mut w)) = (self.stdin, stdin_w) {
             // A command that does not read its input closes the pipe: not an error here.
             thread::spawn(move || {
-                let _ = pipe.write_all(&bytes);
+                let _ = w.write_all(&bytes);
             });
         }
-        let out = Collector::start(child.stdout.take());
-        let err = Collector::start(child.stderr.take());
+        let out = Collector::start(Some(out_r));
+        let err = Collector::start(Some(err_r));
         let report = |what: String, status: Option<i32>| {
             format!(
                 "{what}\ncommand: {cmdline}\nexit status: {}\ntest dir: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
@@ -841,6 +862,18 @@ impl<'a> Cmd<'a> {
         })
     }
 
+    /// Starts it on a new `rows` x `cols` pseudo-terminal that belongs to the
+    /// user it runs as (see [`Pty`]).
+    pub fn pty(self, rows: u16, cols: u16) -> Pty {
+        let owner = self.env.user.as_ref().map(|u| (u.uid, u.gid));
+        let mut c = self.command();
+        // A terminal session has a TERM.
+        if !self.envs.iter().any(|(k, _)| k == "TERM") {
+            c.env("TERM", "xterm");
+        }
+        Pty::spawn_owned(&mut c, rows, cols, owner)
+    }
+
     /// Starts it in the background (own process group, stdout and stderr to
     /// files in the temp dir) and returns a handle.
     pub fn spawn(self) -> Child {
@@ -849,19 +882,30 @@ impl<'a> Cmd<'a> {
         let out_path = self.env.dir.join(format!("spawn-{n}.stdout"));
         let err_path = self.env.dir.join(format!("spawn-{n}.stderr"));
         let create = |p: &Path| fs::File::create(p).unwrap_or_else(|e| panic!("create {}: {e}", p.display()));
+        let user = self.env.user.as_ref();
         let mut c = self.command();
         c.process_group(0);
-        c.stdin(if self.stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
+        let stdin_w = match &self.stdin {
+            Some(_) => {
+                let (r, w) = owned_pipe(user).unwrap_or_else(|e| panic!("make a stdin pipe for {cmdline}: {e}"));
+                c.stdin(r);
+                Some(w)
+            }
+            None => {
+                c.stdin(Stdio::null());
+                None
+            }
+        };
         c.stdout(create(&out_path));
         c.stderr(create(&err_path));
-        let mut child = spawn_retrying(&mut c).unwrap_or_else(|e| panic!("cannot start {cmdline}: {e}"));
-        if let (Some(bytes), Some(mut pipe)) = (self.stdin, child.stdin.take()) {
+        self.env.give(&out_path);
+        self.env.give(&err_path);
+        let spawned = spawn_retrying(&mut c);
+        drop(c);
+        let child = spawned.unwrap_or_else(|e| panic!("cannot start {cmdline}: {e}"));
+        if let (Some(bytes), Some(mut w)) = (self.stdin, stdin_w) {
             thread::spawn(move || {
-                let _ = pipe.write_all(&bytes);
+                let _ = w.write_all(&bytes);
             });
         }
         Child {
@@ -874,6 +918,16 @@ impl<'a> Cmd<'a> {
             timeout: self.timeout,
         }
     }
+}
+
+/// A pipe that belongs to `owner` (both ends share one inode), as a pipe made
+/// by that user's shell would: the command can reopen it through /dev/stdout.
+fn owned_pipe(owner: Option<&User>) -> io::Result<(io::PipeReader, io::PipeWriter)> {
+    let (r, w) = io::pipe()?;
+    if let Some(u) = owner {
+        std::os::unix::fs::fchown(&r, Some(u.uid), Some(u.gid))?;
+    }
+    Ok((r, w))
 }
 
 /// Spawns, retrying on ETXTBSY: another thread may have forked while the fresh
@@ -1196,8 +1250,9 @@ fn unescape_mountinfo(s: &str) -> String {
 }
 
 /// Processes that belong to `dir`: their command line mentions it (casco and
-/// its monitors get `--root DIR/root`), or they live in another mount namespace
-/// whose mounts come from it (a container's root). One line each: pid and cmdline.
+/// its monitors get `--root DIR/root`), or their root filesystem comes from it
+/// (a container: in its mount namespace, the mount on `/` names the dir, as
+/// overlay's `upperdir=` or a bind mount's source). One line each: pid, cmdline.
 pub fn leftover_processes(dir: &Path) -> Vec<String> {
     let needle = format!("{}/", dir.display());
     let me = std::process::id();
@@ -1218,14 +1273,19 @@ pub fn leftover_processes(dir: &Path) -> Vec<String> {
             .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").trim().to_string())
             .unwrap_or_default();
         let mentioned = cmdline.contains(&needle) || cmdline.ends_with(&*dir.to_string_lossy());
-        let contained = !mentioned
+        // Mounts propagate into other namespaces (even PID 1's), so only the
+        // mount on "/" tells whose root the dir is.
+        let rooted = !mentioned
             && fs::read_link(proc_dir.join("ns/mnt")).ok() != my_mnt
-            && fs::read_to_string(proc_dir.join("mountinfo")).is_ok_and(|m| m.contains(&needle));
-        if mentioned || contained {
+            && fs::read_to_string(proc_dir.join("mountinfo")).is_ok_and(|m| {
+                m.lines()
+                    .any(|l| l.split(' ').nth(4) == Some("/") && l.contains(&needle))
+            });
+        if mentioned || rooted {
             let why = if mentioned {
                 ""
             } else {
-                " (its mounts come from the test dir)"
+                " (its root filesystem is in the test dir)"
             };
             found.push(format!("pid {pid}{why}: {cmdline}"));
         }
@@ -1357,6 +1417,13 @@ impl Pty {
 
     /// Like [`Pty::spawn`], with the terminal `rows` x `cols` from the start.
     pub fn spawn_sized(cmd: &mut Command, rows: u16, cols: u16) -> Pty {
+        Pty::spawn_owned(cmd, rows, cols, None)
+    }
+
+    /// Like [`Pty::spawn_sized`]; the terminal (/dev/pts/N) is given to `owner`
+    /// (uid, gid) first, as login does, so a command that switched to that user
+    /// can reopen it.
+    pub fn spawn_owned(cmd: &mut Command, rows: u16, cols: u16, owner: Option<(u32, u32)>) -> Pty {
         let size = libc::winsize {
             ws_row: rows,
             ws_col: cols,
@@ -1366,6 +1433,9 @@ impl Pty {
         let pair = nix::pty::openpty(&size, None).expect("openpty");
         for fd in [&pair.master, &pair.slave] {
             fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).expect("set FD_CLOEXEC on the pty");
+        }
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::fchown(&pair.slave, Some(uid), Some(gid)).expect("chown the pty slave");
         }
         let dup = |fd: &OwnedFd| Stdio::from(fd.try_clone().expect("dup pty slave"));
         cmd.stdin(dup(&pair.slave))
