@@ -555,12 +555,13 @@ impl TestEnv {
         let deadline = Instant::now() + DEFAULT_TIMEOUT;
         loop {
             let out = self.casco(["container", "inspect", name]).run();
-            let now = out
-                .status
-                .eq(&0)
-                .then(|| serde_json::from_str::<serde_json::Value>(&out.stdout).ok())
-                .flatten()
-                .and_then(|v| v[0]["State"]["Status"].as_str().map(String::from));
+            let now = if out.status == 0 {
+                serde_json::from_str::<serde_json::Value>(&out.stdout)
+                    .ok()
+                    .and_then(|v| v[0]["State"]["Status"].as_str().map(String::from))
+            } else {
+                None
+            };
             if now.as_deref() == Some(status) {
                 return;
             }
