@@ -65,11 +65,13 @@ fn command_form(s: &str) -> Vec<String> {
 
 fn key_values(args: &str, what: &str) -> Result<Vec<(String, String)>> {
     let words = split_words(args)?;
-    if words.len() == 2 && !words[0].contains('=') {
-        // The legacy form: `ENV KEY value with spaces` gives two words only
-        // when the value has no spaces; rebuild it from the raw text.
-        let rest = args.trim()[words[0].len()..].trim().to_string();
-        return Ok(vec![(words[0].clone(), rest)]);
+    if words.len() >= 2 && !words[0].contains('=') {
+        // The legacy form `ENV KEY value with spaces`: the rest of the line,
+        // as written, is the value.
+        let t = args.trim();
+        let key_end = t.find(char::is_whitespace).unwrap_or(t.len());
+        let rest = split_words(&t[key_end..])?.join(" ");
+        return Ok(vec![(t[..key_end].to_string(), rest)]);
     }
     let mut v = Vec::new();
     for w in words {
