@@ -85,6 +85,14 @@ impl std::error::Error for AlreadyReported {}
 /// The exit code for an error: the first `Coded` or `AlreadyReported` in its
 /// chain, else 125.
 pub fn code_of(err: &anyhow::Error) -> u8 {
+    // `downcast_ref` on the error itself also finds values attached with
+    // `.context(..)`, which `chain()` shows only as Display text.
+    if let Some(c) = err.downcast_ref::<Coded>() {
+        return c.code;
+    }
+    if let Some(a) = err.downcast_ref::<AlreadyReported>() {
+        return a.0;
+    }
     for cause in err.chain() {
         if let Some(c) = cause.downcast_ref::<Coded>() {
             return c.code;
@@ -119,6 +127,8 @@ mod tests {
     fn coded_error_is_found_under_context() {
         let e = anyhow::Error::new(Coded::new(127, "not found")).context("starting x");
         assert_eq!(code_of(&e), 127);
+        let e = anyhow::anyhow!("no such thing").context(Coded::new(1, "missing"));
+        assert_eq!(code_of(&e), 1);
         assert_eq!(code_of(&anyhow::anyhow!("plain")), 125);
     }
 }

@@ -34,11 +34,12 @@ pub fn start(store: &Store, a: StartArgs) -> Result<ExitStatus> {
     }
     each(&a.containers, |name| {
         let c = container::resolve(store, name)?;
+        // podman prints the name only for a container it started.
         if !c.state.is_running() {
             runtime::check_detached(&c)?;
             runtime::start_detached(store, &c.config.id)?;
+            outln!("{name}")?;
         }
-        outln!("{name}")?;
         Ok(())
     })
 }
@@ -91,11 +92,7 @@ pub fn restart(store: &Store, a: RestartArgs) -> Result<ExitStatus> {
         runtime::check_detached(&c)?;
         ops::stop(store, &c, a.time)?;
         runtime::start_detached(store, &c.config.id)?;
-        let _ = container::update_state(store, &c.config.id, |x| {
-            x.state.restart_count += 1;
-            Ok(())
-        });
-        outln!("{}", c.config.id)?;
+        outln!("{name}")?;
         Ok(())
     })
 }
@@ -105,7 +102,8 @@ pub fn rm(store: &Store, a: RmArgs) -> Result<ExitStatus> {
     each(&list, |name| {
         let c = match container::resolve(store, name) {
             Err(e) if container::is_not_found(&e) => {
-                if a.ignore {
+                // podman: --force also means a missing container is no error.
+                if a.ignore || a.force {
                     return Ok(());
                 }
                 return Err(e.context(crate::exit::Coded::new(1, "no such container")));
@@ -126,16 +124,14 @@ fn command_string(c: &Container) -> String {
     c.config.args.join(" ")
 }
 
-/// "Up 3 seconds", "Exited (0) 2 minutes ago", "Created".
+/// "Up 3 seconds ago", "Exited (0) 2 minutes ago", "Created".
 pub fn status_string(c: &Container, now: time::Nanos) -> String {
     match c.state.status {
         Status::Created => "Created".into(),
         Status::Running | Status::Stopping => {
             let since = c.state.started_at.unwrap_or(c.config.created);
-            format!(
-                "Up {}",
-                time::human_duration(std::time::Duration::from_nanos((now - since).max(0) as u64))
-            )
+            // podman 4 writes "Up 3 seconds ago".
+            format!("Up {}", time::ago(since, now))
         }
         Status::Paused => "Paused".into(),
         Status::Removing => "Removing".into(),
@@ -172,7 +168,7 @@ fn matches_filter(c: &Container, f: &str, ancestors: &[String]) -> Result<bool> 
             }
             c.state.status.name() == v
         }
-        "name" => c.config.name.contains(v),
+        "name" => crate::util::regex::Regex::new(v)?.is_match(&c.config.name),
         "id" => c.config.id.starts_with(v),
         "ancestor" => {
             let want = v.strip_prefix("sha256:").unwrap_or(v);
@@ -301,25 +297,39 @@ pub fn ps(store: &Store, a: PsArgs) -> Result<ExitStatus> {
         .filter_map(|f| f.strip_prefix("ancestor="))
         .filter_map(|v| crate::image::resolve(store, v).ok().map(|r| r.id))
         .collect();
+    // podman: filters with the same key are alternatives, different keys all apply.
+    let mut by_key: std::collections::BTreeMap<&str, Vec<&String>> = std::collections::BTreeMap::new();
+    for f in &a.filter {
+        by_key
+            .entry(f.split_once('=').map(|x| x.0).unwrap_or(""))
+            .or_default()
+            .push(f);
+    }
     let mut kept = Vec::new();
     for c in list.drain(..) {
         if !(a.all || a.latest || a.last.is_some() || filtered) && !c.state.is_running() {
             continue;
         }
         let mut ok = true;
-        for f in &a.filter {
-            ok &= matches_filter(&c, f, &ancestors)?;
+        for alternatives in by_key.values() {
+            let mut any = false;
+            for f in alternatives {
+                any |= matches_filter(&c, f, &ancestors)?;
+            }
+            ok &= any;
         }
         if ok {
             kept.push(c);
         }
     }
+    // `list` is newest first; podman shows the oldest first.
     if a.latest {
         kept.truncate(1);
     }
     if let Some(n) = a.last {
         kept.truncate(n);
     }
+    kept.reverse();
     let now = time::now_nanos();
     let mut out = std::io::stdout().lock();
     if a.quiet {

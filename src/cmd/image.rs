@@ -24,7 +24,7 @@ pub fn import(store: &Store, a: ImportArgs) -> Result<ExitStatus> {
             message: a.message.as_deref(),
         },
     )?;
-    outln!("{id}")?;
+    outln!("sha256:{id}")?;
     Ok(ExitStatus::Success)
 }
 

@@ -275,7 +275,8 @@ fn run_inspect(names: &[String], fmt: Option<&str>, mut find: impl FnMut(&str) -
             Err(e) => errors.push(e),
         }
     }
-    if !found.is_empty() || errors.is_empty() {
+    // podman prints what it found, `[]` if nothing, before the errors.
+    if !found.is_empty() || matches!(fmt, Format::Default | Format::Json) {
         print(found, &fmt)?;
     }
     match errors.pop() {

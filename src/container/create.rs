@@ -377,7 +377,7 @@ fn resolv_conf() -> String {
 /// Makes the container (record, name, directories); does not start it.
 pub fn create(store: &Store, opts: &ContainerOptions, image_ref: &str, command: &[String]) -> Result<Container> {
     let checked = check_options(opts)?;
-    let img = image::resolve(store, image_ref)?;
+    let (img, matched_name) = image::resolve_named(store, image_ref)?;
     // rmi waits for this lock, so the image cannot go while we create from it.
     let _image_lock = image::lock(store, &img.id, Mode::Shared)?;
     let (_, image_config) = image::config(store, &img)?;
@@ -406,9 +406,8 @@ pub fn create(store: &Store, opts: &ContainerOptions, image_ref: &str, command: 
         set_env(&mut env, e);
     }
     set_env(&mut env, "container=casco".into());
-    if opts.tty {
-        set_env(&mut env, "TERM=xterm".into());
-    }
+    // podman sets TERM whether or not there is a terminal.
+    set_env(&mut env, "TERM=xterm".into());
     set_env(&mut env, format!("HOSTNAME={hostname}"));
     for e in checked.env_files {
         set_env(&mut env, e);
@@ -471,7 +470,7 @@ pub fn create(store: &Store, opts: &ContainerOptions, image_ref: &str, command: 
         name: name.to_string(),
         created: now,
         image_id: img.id.clone(),
-        image_name: image_ref.to_string(),
+        image_name: matched_name.clone().unwrap_or_else(|| image_ref.to_string()),
         layers: img.layers.clone(),
         driver: store.driver(),
         id_mapping: id_mapping.clone(),

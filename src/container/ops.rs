@@ -120,19 +120,17 @@ pub fn stop(store: &Store, c: &Container, timeout: Option<u32>) -> Result<()> {
     Ok(())
 }
 
-/// `wait`: blocks until the container is not running; returns its exit code.
+/// `wait`: blocks until the container is not running; returns its exit code
+/// (0 for one never started, as podman).
 pub fn wait(store: &Store, id: &str) -> Result<i32> {
     loop {
         let c = super::load(store, id)?.ok_or_else(|| ContainerNotFound(id.to_string()))?;
-        match c.state.status {
-            Status::Exited => return Ok(c.state.exit_code.unwrap_or(-1)),
-            s if c.state.is_running() && s != Status::Created => {
-                wait_gone(&c, None);
-                // Loop: read what the watcher recorded.
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            _ => std::thread::sleep(Duration::from_millis(100)),
+        if c.state.is_running() {
+            wait_gone(&c, None);
+            // Loop: read what the watcher recorded.
+            continue;
         }
+        return Ok(c.state.exit_code.unwrap_or(0));
     }
 }
 

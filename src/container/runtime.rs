@@ -70,6 +70,24 @@ pub fn init_plan(
         },
     };
     let mut mounts = cfg.mounts.clone();
+    if cfg.read_only {
+        // podman's --read-only-tmpfs default: scratch space stays writable.
+        for d in ["/tmp", "/var/tmp", "/run"] {
+            if !mounts.iter().any(|m| m.destination.trim_end_matches('/') == d) {
+                mounts.push(MountPlan {
+                    destination: d.into(),
+                    kind: MountKind::Tmpfs {
+                        options: "mode=1777".into(),
+                    },
+                    readonly: false,
+                    propagation: None,
+                    nosuid: true,
+                    nodev: true,
+                    noexec: false,
+                });
+            }
+        }
+    }
     let userdata = dir.join("userdata");
     for (file, dest) in [
         ("hostname", "/etc/hostname"),

@@ -150,6 +150,20 @@ pub fn top(c: &Container, descriptors: &[String]) -> Result<String> {
         .filter_map(|&p| read_proc(p, &|pp| if host_pids.contains(&pp) { ns_of(pp) } else { 0 }))
         .collect();
     procs.sort_by_key(|p| p.ns_pid);
+    // Rootless, /proc shows host IDs: map them back into the container's view.
+    if let Some(m) = &c.config.id_mapping {
+        let back = |ranges: &[crate::namespaces::userns::IdRange], host: u32| {
+            ranges
+                .iter()
+                .find(|r| host >= r.host && host - r.host < r.size)
+                .map(|r| r.container + (host - r.host))
+                .unwrap_or(65534)
+        };
+        for p in &mut procs {
+            p.uid = back(&m.uids, p.uid);
+            p.gid = back(&m.gids, p.gid);
+        }
+    }
     let users = names(&format!("/proc/{pid}/root/etc/passwd"));
     let groups = names(&format!("/proc/{pid}/root/etc/group"));
     let name_of = |list: &[(u32, String)], id: u32| {

@@ -187,6 +187,7 @@ pub fn import(store: &Store, opts: &ImportOptions) -> Result<String> {
         created: now,
         size: unpacked.size,
         added: now,
+        names: Vec::new(),
     };
     image::save(store, &rec)?;
     drop(gc);

@@ -40,6 +40,10 @@ pub struct ImageRecord {
     pub size: u64,
     /// When this store got the image.
     pub added: time::Nanos,
+    /// Names in the order they were given (podman lists RepoTags so). The
+    /// names index decides which of them still name this image.
+    #[serde(default)]
+    pub names: Vec<String>,
 }
 
 impl ImageRecord {
@@ -143,6 +147,15 @@ pub fn set_name(store: &Store, name: &str, id: &str) -> Result<Option<String>> {
         let _ = fs::remove_file(&tmp);
         return Err(e).with_context(|| format!("name image {name}"));
     }
+    {
+        let _lock = lock(store, id, Mode::Exclusive)?;
+        if let Some(mut rec) = load(store, id)?
+            && !rec.names.iter().any(|n| n == name)
+        {
+            rec.names.push(name.to_string());
+            save(store, &rec)?;
+        }
+    }
     Ok(previous.filter(|p| p != id))
 }
 
@@ -155,10 +168,11 @@ pub fn remove_name(store: &Store, name: &str) -> Result<bool> {
     }
 }
 
-/// Every name in the index, grouped by image ID, sorted.
+/// Every name in the index, grouped by image ID, oldest first.
 pub fn names_by_id(store: &Store) -> Result<BTreeMap<String, Vec<String>>> {
     let dir = store.image_names_dir();
     let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut stamped: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for e in fs::read_dir(&dir).with_context(|| format!("read {}", dir.display()))? {
         let e = e?;
         let file = e.file_name().to_string_lossy().into_owned();
@@ -168,12 +182,19 @@ pub fn names_by_id(store: &Store) -> Result<BTreeMap<String, Vec<String>>> {
         if let Ok(t) = fs::read_link(e.path()) {
             let id = t.to_string_lossy().into_owned();
             if ids::is_full_id(&id) {
-                map.entry(id).or_default().push(unescape(&file));
+                stamped.entry(id).or_default().push(unescape(&file));
             }
         }
     }
-    for v in map.values_mut() {
+    // In the order the names were given, as podman lists RepoTags.
+    for (id, mut v) in stamped {
         v.sort();
+        if v.len() > 1
+            && let Ok(Some(rec)) = load(store, &id)
+        {
+            v.sort_by_key(|n| rec.names.iter().position(|x| x == n).unwrap_or(usize::MAX));
+        }
+        map.insert(id, v);
     }
     Ok(map)
 }
@@ -185,13 +206,18 @@ pub fn names_of(store: &Store, id: &str) -> Result<Vec<String>> {
 /// Finds an image by name (full, or short as podman matches it), full ID,
 /// `sha256:` ID, or unique ID prefix.
 pub fn resolve(store: &Store, query: &str) -> Result<ImageRecord> {
+    resolve_named(store, query).map(|x| x.0)
+}
+
+/// [`resolve`], and the full name the query matched (None for an ID).
+pub fn resolve_named(store: &Store, query: &str) -> Result<(ImageRecord, Option<String>)> {
     let not_found = || anyhow::Error::new(ImageNotFound(query.to_string()));
     if let Ok(r) = Reference::parse_local(query) {
         for cand in r.lookup_candidates() {
             if let Some(id) = id_for_name(store, &cand)
                 && let Some(rec) = load(store, &id)?
             {
-                return Ok(rec);
+                return Ok((rec, Some(cand)));
             }
         }
         if r.short {
@@ -215,7 +241,7 @@ pub fn resolve(store: &Store, query: &str) -> Result<ImageRecord> {
                 0 => {}
                 1 => {
                     if let Some(rec) = load(store, &found[0].1)? {
-                        return Ok(rec);
+                        return Ok((rec, Some(found[0].0.clone())));
                     }
                 }
                 _ => bail!(
@@ -228,7 +254,7 @@ pub fn resolve(store: &Store, query: &str) -> Result<ImageRecord> {
     let hex = query.strip_prefix("sha256:").unwrap_or(query);
     if ids::is_hex(hex) && hex.len() <= 64 {
         if hex.len() == 64 {
-            return load(store, hex)?.ok_or_else(not_found);
+            return load(store, hex)?.map(|r| (r, None)).ok_or_else(not_found);
         }
         let mut matches = Vec::new();
         let dir = store.images_dir();
@@ -243,7 +269,7 @@ pub fn resolve(store: &Store, query: &str) -> Result<ImageRecord> {
         }
         match matches.len() {
             0 => {}
-            1 => return load(store, &matches[0])?.ok_or_else(not_found),
+            1 => return load(store, &matches[0])?.map(|r| (r, None)).ok_or_else(not_found),
             n => bail!("image ID prefix {hex} is ambiguous: {n} images match"),
         }
     }

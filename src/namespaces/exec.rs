@@ -400,7 +400,10 @@ fn exec_child(
     }
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
-    let u = user::resolve(&plan.user, &plan.group_add, &passwd, &group).map_err(fail)?;
+    let u = user::resolve(&plan.user, &plan.group_add, &passwd, &group).map_err(|e| ChildError {
+        code: CANNOT_INVOKE,
+        message: format!("{e:#}"),
+    })?;
     let mut env = plan.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", u.home));

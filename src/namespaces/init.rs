@@ -245,7 +245,8 @@ pub(crate) fn set_credentials(p: &ProcessPlan, u: &user::ResolvedUser) -> Result
 fn exec_process(p: &ProcessPlan) -> Result<std::convert::Infallible, ChildError> {
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
-    let u = user::resolve(&p.user, &p.group_add, &passwd, &group).map_err(|e| fail(ENGINE, e))?;
+    // runc and podman: a user that cannot be resolved means the command cannot be invoked.
+    let u = user::resolve(&p.user, &p.group_add, &passwd, &group).map_err(|e| fail(CANNOT_INVOKE, e))?;
     let mut env = p.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", u.home));

@@ -91,14 +91,20 @@ pub fn resolve(spec: &str, group_add: &[String], passwd: &str, group: &str) -> R
         }
         gid = lookup_group(g, group)?;
     }
+    // What podman 4 sets: with an explicit group, that group alone; else the
+    // groups that list the user by name plus the primary group, or none at all
+    // when no group lists the user.
     let mut additional = Vec::new();
-    if g.is_none()
-        && let Some(n) = &name
-    {
+    if g.is_some() {
+        additional.push(gid);
+    } else if let Some(n) = &name {
         for gr in group_entries(group) {
-            if gr.members.contains(&n.as_str()) && gr.gid != gid && !additional.contains(&gr.gid) {
+            if gr.members.contains(&n.as_str()) && !additional.contains(&gr.gid) {
                 additional.push(gr.gid);
             }
+        }
+        if !additional.is_empty() && !additional.contains(&gid) {
+            additional.push(gid);
         }
     }
     for ga in group_add {
@@ -129,14 +135,15 @@ mod tests {
         assert_eq!((r.uid, r.gid, r.home.as_str()), (0, 0, "/root"));
         let t = resolve("tester", &[], PASSWD, GROUP).unwrap();
         assert_eq!((t.uid, t.gid), (1000, 1000));
-        assert_eq!(t.additional_gids, vec![10, 29]);
+        assert_eq!(t.additional_gids, vec![10, 29, 1000]);
         assert_eq!(t.home, "/home/tester");
         let n = resolve("4242", &[], PASSWD, GROUP).unwrap();
         assert_eq!((n.uid, n.gid, n.home.as_str()), (4242, 0, "/"));
         let g = resolve("tester:wheel", &[], PASSWD, GROUP).unwrap();
-        assert_eq!((g.gid, g.additional_gids.len()), (10, 0));
+        assert_eq!((g.gid, g.additional_gids.clone()), (10, vec![10]));
         let a = resolve("1000:1000", &["audio".into(), "7".into()], PASSWD, GROUP).unwrap();
-        assert_eq!(a.additional_gids, vec![29, 7]);
+        assert_eq!(a.additional_gids, vec![1000, 29, 7]);
+        assert!(resolve("root", &[], PASSWD, GROUP).unwrap().additional_gids.is_empty());
     }
 
     #[test]
