@@ -59,7 +59,6 @@ def main():
         else:
             print("runc not installed: skipped")
         times = {k: [] for k in contenders}
-        rss = []
         # Warm up page caches once each.
         for name, argv in contenders.items():
             if argv:
@@ -68,17 +67,24 @@ def main():
             for name, argv in contenders.items():
                 if argv is None:
                     argv = ["runc", "run", "--bundle", bundle, f"bench-{os.getpid()}-{i}"]
-                dt, maxrss = timed(argv, env.get(name))
+                dt, _ = timed(argv, env.get(name))
                 times[name].append(dt)
-                if name == "casco":
-                    rss.append(maxrss)
         base = median(times["casco"])
         print(f"\nstart-up, {rounds} interleaved rounds (median wall time):")
         for name, ts in times.items():
             m = median(ts)
             ratio = m / base
             print(f"  {name:28s} {m * 1000:8.2f} ms   {ratio:6.2f}x casco")
-        print(f"\npeak RSS of `casco run --rm bench true`: {max(rss) / 1024:.2f} MiB (max over {len(rss)} runs)")
+        # ru_maxrss from Python would count Python's own pages copied at fork
+        # (before exec); GNU time forks from a small process.
+        if os.path.exists("/usr/bin/time"):
+            peaks = []
+            for _ in range(5):
+                r = subprocess.run(["/usr/bin/time", "-f", "%M", *contenders["casco"]], capture_output=True, text=True)
+                peaks.append(int(r.stderr.strip().splitlines()[-1]))
+            print(f"\npeak RSS of `casco run --rm bench true`: {max(peaks) / 1024:.2f} MiB (GNU time, max of 5)")
+        else:
+            print("\npeak RSS: install GNU time (apt-get install time) to measure it")
 
         # Monitor size against conmon.
         cid = casco.run("run", "-d", "bench", "sleep", "600").stdout.strip()

@@ -270,6 +270,14 @@ pub struct ContainerOptions {
     #[arg(long)]
     pub init: bool,
 
+    /// Memory limit (e.g. 64m, 1g); the container is OOM-killed beyond it
+    #[arg(short = 'm', long, value_name = "SIZE")]
+    pub memory: Option<String>,
+
+    /// Maximum number of processes in the container (0 or -1: unlimited)
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+
     /// User namespace: "" (default), host, keep-id, auto
     #[arg(long, value_name = "MODE")]
     pub userns: Option<String>,

@@ -34,6 +34,7 @@ pub fn main() -> ExitCode {
     // host binary) or memory. See namespaces/mod.rs on CVE-2019-5736.
     let _ = sys::set_dumpable(false);
     trampoline::run_if_joiner();
+    container::runtime::run_if_monitor();
 
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,

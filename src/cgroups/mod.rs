@@ -193,7 +193,13 @@ impl Manager {
     /// root when rootful (see [`v1::create`], [`v2::create`]). Rootless gets
     /// one only on Unified inside a delegated subtree ([`v2::create_rootless`]),
     /// else `Ok(None)`. A create that fails half-way removes what it made.
-    pub fn create(&self, id: &str, rootless: bool) -> Result<Option<Cgroup>> {
+    ///
+    /// With `controllers` false, a hybrid host gets only the node in the
+    /// unified hierarchy and a legacy host none: a process is born into a v2
+    /// cgroup for free (clone3 CLONE_INTO_CGROUP), but moving it into v1
+    /// cgroups costs an RCU grace period (5-10 ms) on the start path, paid only
+    /// by containers that set resource limits.
+    pub fn create(&self, id: &str, rootless: bool, controllers: bool) -> Result<Option<Cgroup>> {
         validate_id(id)?;
         if rootless {
             return self.create_rootless(id);
@@ -204,10 +210,20 @@ impl Manager {
             unified: None,
             controllers: BTreeMap::new(),
         };
+        if !controllers && self.layout == Layout::Legacy {
+            return Ok(None);
+        }
         let result = match self.layout {
             Layout::Unified => v2::create(&self.root, PARENT, id).map(|dir| paths.unified = Some(dir)),
             Layout::Legacy => v1::create(&self.root, PARENT, id, &mut paths.controllers),
-            Layout::Hybrid => v1::create(&self.root, PARENT, id, &mut paths.controllers).and_then(|()| {
+            Layout::Hybrid => {
+                if controllers {
+                    v1::create(&self.root, PARENT, id, &mut paths.controllers)
+                } else {
+                    Ok(())
+                }
+            }
+            .and_then(|()| {
                 let unified = self.root.join("unified");
                 if unified.join("cgroup.procs").is_file() {
                     paths.unified = Some(v2::create(&unified, PARENT, id)?);
@@ -266,6 +282,22 @@ impl Cgroup {
     /// only has to open(2) and write(2).
     pub fn procs_files(&self) -> Vec<PathBuf> {
         self.paths.dirs().into_iter().map(|d| d.join("cgroup.procs")).collect()
+    }
+
+    /// The cgroup v2 directory, which a new process can be created in
+    /// directly (clone3 with CLONE_INTO_CGROUP), without a migration.
+    pub fn v2_dir(&self) -> Option<&Path> {
+        self.paths.unified.as_deref()
+    }
+
+    /// The cgroup.procs files of the v1 hierarchies, which a process must be
+    /// moved into by writing.
+    pub fn v1_procs_files(&self) -> Vec<PathBuf> {
+        self.paths
+            .controllers
+            .values()
+            .map(|d| d.join("cgroup.procs"))
+            .collect()
     }
 
     /// Moves process `pid` (an `exec` into a running container) into the cgroup.

@@ -52,7 +52,7 @@ fn bad_ids_make_nothing() {
     fake_v1(dir.path(), &["memory"]);
     let m = Manager::new(dir.path(), Layout::Legacy);
     for bad in ["..", "a/b", ""] {
-        assert!(m.create(bad, false).is_err());
+        assert!(m.create(bad, false, true).is_err());
     }
     assert_eq!(fs::read_dir(dir.path().join("memory")).unwrap().count(), 1);
 }
@@ -99,10 +99,13 @@ fn legacy_create_use_and_remove() {
     let root = fs::canonicalize(dir.path()).unwrap();
     let m = Manager::new(dir.path(), Layout::Legacy);
 
-    assert!(m.create("abc", true).unwrap().is_none(), "rootless v1 gets no cgroup");
+    assert!(
+        m.create("abc", true, true).unwrap().is_none(),
+        "rootless v1 gets no cgroup"
+    );
     assert!(!root.join("memory/casco").exists());
 
-    let cg = m.create("abc", false).unwrap().unwrap();
+    let cg = m.create("abc", false, true).unwrap().unwrap();
     assert_eq!(cg.relative_path(), "/casco/abc");
     assert_eq!(cg.paths().layout, Layout::Legacy);
     assert!(cg.paths().unified.is_none());
@@ -157,7 +160,7 @@ fn legacy_create_use_and_remove() {
     let fake_dirs = tempfile::tempdir().unwrap();
     fake_v1(fake_dirs.path(), &["memory", "pids"]);
     let other = Manager::new(fake_dirs.path(), Layout::Legacy)
-        .create("gone", false)
+        .create("gone", false, true)
         .unwrap()
         .unwrap();
     other.remove().unwrap();
@@ -174,7 +177,7 @@ fn failed_create_removes_what_it_made() {
     fake_v1(dir.path(), &["memory", "pids", "cpuset"]);
     fs::write(dir.path().join("cpuset/cpuset.cpus"), "\n").unwrap();
     let err = Manager::new(dir.path(), Layout::Legacy)
-        .create("abc", false)
+        .create("abc", false, true)
         .unwrap_err();
     assert!(format!("{err:#}").contains("cpuset.cpus is empty"), "{err:#}");
     assert!(format!("{err:#}").contains("/casco/abc"), "{err:#}");
@@ -186,7 +189,7 @@ fn failed_create_removes_what_it_made() {
 fn nothing_mounted_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let err = Manager::new(dir.path(), Layout::Legacy)
-        .create("abc", false)
+        .create("abc", false, true)
         .unwrap_err();
     assert!(format!("{err:#}").contains("no cgroup controllers"), "{err:#}");
 }
@@ -199,11 +202,11 @@ fn hybrid_joins_v1_and_the_unified_hierarchy() {
     let root = fs::canonicalize(dir.path()).unwrap();
     let m = Manager::new(dir.path(), Layout::Hybrid);
     assert!(
-        m.create("abc", true).unwrap().is_none(),
+        m.create("abc", true, true).unwrap().is_none(),
         "rootless hybrid gets no cgroup"
     );
 
-    let cg = m.create("abc", false).unwrap().unwrap();
+    let cg = m.create("abc", false, true).unwrap().unwrap();
     let unified = dir.path().join("unified/casco/abc");
     assert_eq!(cg.paths().unified.as_deref(), Some(unified.as_path()));
     assert!(cg.procs_files().contains(&unified.join("cgroup.procs")));
@@ -235,7 +238,7 @@ fn unified_create_and_open_from_record() {
     let dir = tempfile::tempdir().unwrap();
     fake_v2(dir.path(), "cpuset cpu io memory hugetlb pids\n");
     let m = Manager::new(dir.path(), Layout::Unified);
-    let cg = m.create("abc", false).unwrap().unwrap();
+    let cg = m.create("abc", false, true).unwrap().unwrap();
     let leaf = dir.path().join("casco/abc");
     assert_eq!(cg.paths().unified.as_deref(), Some(leaf.as_path()));
     assert!(cg.paths().controllers.is_empty());
@@ -278,7 +281,7 @@ fn unified_rootless_uses_the_delegated_subtree() {
     let uid = std::os::unix::fs::MetadataExt::uid(&fs::metadata(dir.path()).unwrap());
 
     let m = Manager::new(dir.path(), Layout::Unified).with_process(&self_cgroup, uid);
-    let cg = m.create("abc", true).unwrap().unwrap();
+    let cg = m.create("abc", true, true).unwrap().unwrap();
     assert_eq!(
         cg.relative_path(),
         "/user.slice/user-1000.slice/user@1000.service/casco-abc"
@@ -292,11 +295,11 @@ fn unified_rootless_uses_the_delegated_subtree() {
     );
 
     let stranger = Manager::new(dir.path(), Layout::Unified).with_process(&self_cgroup, uid.wrapping_add(1));
-    assert!(stranger.create("def", true).unwrap().is_none());
+    assert!(stranger.create("def", true, true).unwrap().is_none());
     assert!(!service.join("casco-def").exists());
 
     let missing = Manager::new(dir.path(), Layout::Unified).with_process(&dir.path().join("nope"), uid);
-    assert!(missing.create("ghi", true).is_err());
+    assert!(missing.create("ghi", true, true).is_err());
 }
 
 // ---- Real /sys/fs/cgroup (root only) ----

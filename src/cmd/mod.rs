@@ -15,10 +15,13 @@ use crate::store::Store;
 
 pub fn dispatch(cli: Cli) -> Result<ExitStatus> {
     let g = &cli.global;
+    crate::output::set_level(&g.log_level)?;
+    crate::output::debug(|| "command line parsed".into());
     if let Command::Version(a) = &cli.command {
         return system::version(a);
     }
     let store = Store::open(g)?;
+    crate::output::debug(|| format!("store {} opened", store.root.display()));
     match cli.command {
         Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => run::run(&store, a),
         Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => run::create(&store, a),

@@ -23,6 +23,7 @@ pub fn run(store: &Store, a: RunArgs) -> Result<ExitStatus> {
     }
     let c = create::create(store, &a.opts, &a.image, &a.command)?;
     let id = c.config.id.clone();
+    crate::output::debug(|| format!("container {} created", &id[..12]));
     if a.detach {
         if let Err(e) = runtime::start_detached(store, &id) {
             if c.config.auto_remove {

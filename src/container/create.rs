@@ -262,6 +262,7 @@ struct Checked {
     stop_signal: Option<i32>,
     labels: BTreeMap<String, String>,
     env_files: Vec<String>,
+    memory: Option<u64>,
 }
 
 fn check_options(o: &ContainerOptions) -> Result<Checked> {
@@ -343,6 +344,25 @@ fn check_options(o: &ContainerOptions) -> Result<Checked> {
     {
         bail!("the container ID file {} already exists", f.display());
     }
+    let memory = match o.memory.as_deref() {
+        None => None,
+        Some(m) => {
+            let bytes = size::parse_size(m).context("--memory")?;
+            // The kernel needs room for the process itself; podman refuses below 6 MB.
+            if bytes < 6 * 1024 * 1024 {
+                bail!("--memory {m}: the minimum is 6m");
+            }
+            Some(bytes)
+        }
+    };
+    if (memory.is_some() || o.pids_limit.is_some_and(|n| n > 0)) && crate::sys::geteuid() != 0 {
+        let layout = crate::cgroups::detect(Path::new(crate::cgroups::DEFAULT_ROOT)).ok();
+        if layout != Some(crate::cgroups::Layout::Unified) {
+            bail!(
+                "resource limits need cgroup v2 rootless: this host has cgroup v1 controllers, which only root can use"
+            );
+        }
+    }
     Ok(Checked {
         mounts,
         network,
@@ -351,6 +371,7 @@ fn check_options(o: &ContainerOptions) -> Result<Checked> {
         stop_signal,
         labels,
         env_files,
+        memory,
     })
 }
 
@@ -494,6 +515,8 @@ pub fn create(store: &Store, opts: &ContainerOptions, image_ref: &str, command: 
         log_driver: checked.log_driver.clone(),
         log_max_size: checked.log_max_size,
         init: opts.init,
+        memory: checked.memory,
+        pids_limit: opts.pids_limit.filter(|n| *n > 0),
         interactive: opts.interactive,
         tty: opts.tty,
         auto_remove: opts.rm,

@@ -69,6 +69,11 @@ pub struct ContainerConfig {
     pub log_driver: String,
     pub log_max_size: Option<u64>,
     pub init: bool,
+    /// `--memory`, in bytes.
+    #[serde(default)]
+    pub memory: Option<u64>,
+    #[serde(default)]
+    pub pids_limit: Option<i64>,
     pub interactive: bool,
     pub tty: bool,
     pub auto_remove: bool,

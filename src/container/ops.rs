@@ -200,5 +200,8 @@ pub fn remove_files(store: &Store, c: &Container) -> Result<()> {
         Err(e) => return Err(e).with_context(|| format!("remove {}", dir.display())),
     }
     let _ = std::fs::remove_dir_all(store.container_run_dir(id));
-    crate::layers::store::remove_tree(store, &graveyard)
+    crate::output::debug(|| "container directory renamed away".into());
+    let r = crate::layers::store::remove_tree(store, &graveyard);
+    crate::output::debug(|| "container directory removed".into());
+    r
 }

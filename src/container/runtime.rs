@@ -113,7 +113,8 @@ pub fn init_plan(
         privileged: cfg.privileged,
         userns: cfg.id_mapping.is_some(),
         new_netns: cfg.network == "none",
-        cgroup_procs: cgroup.map(|c| c.procs_files()).unwrap_or_default(),
+        cgroup_dir: cgroup.and_then(|c| c.v2_dir()).map(|d| d.to_path_buf()),
+        cgroup_procs: cgroup.map(|c| c.v1_procs_files()).unwrap_or_default(),
         mount_cgroup2: layout == Layout::Unified && cgroup.is_some(),
         process: ProcessPlan {
             args: cfg.args.clone(),
@@ -166,8 +167,9 @@ fn launch(store: &Store, id: &str, wiring: &Wiring) -> Result<Launched> {
     }
     let cfg = &c.config;
     let manager = cgroups::Manager::system().context("find the cgroup hierarchy")?;
+    crate::output::debug(|| "container loaded and locked".into());
     let cgroup = manager
-        .create(id, store.rootless)
+        .create(id, store.rootless, cfg.memory.is_some() || cfg.pids_limit.is_some())
         .context("create the container's cgroup")?;
     let result = (|| -> Result<Launched> {
         let tty_size = if cfg.tty {
@@ -177,6 +179,17 @@ fn launch(store: &Store, id: &str, wiring: &Wiring) -> Result<Launched> {
         } else {
             None
         };
+        if let Some(cg) = &cgroup {
+            cg.apply(&cgroups::Resources {
+                memory: cfg.memory,
+                pids: cfg.pids_limit,
+            })
+            .context("set the container's resource limits")?;
+        } else if cfg.memory.is_some() || cfg.pids_limit.is_some() {
+            bail!(
+                "resource limits need a cgroup, and this user cannot create one here (no delegated cgroup v2 subtree)"
+            );
+        }
         let plan = init_plan(store, cfg, cgroup.as_ref(), manager.layout(), tty_size)?;
         let passthrough = cfg.log_driver == "passthrough";
         let mut io = Io {
@@ -227,7 +240,9 @@ fn launch(store: &Store, id: &str, wiring: &Wiring) -> Result<Launched> {
                 }
             }
         };
+        crate::output::debug(|| "cgroup made, plan ready".into());
         let spawned = spawn::spawn(&plan, cfg.id_mapping.as_ref(), stdio)?;
+        crate::output::debug(|| format!("container process {} exec'd", spawned.pid));
         io.tty = spawned.tty_master;
         let me = std::process::id() as i32;
         let mut state = c.state.clone();
@@ -292,9 +307,11 @@ fn finish(store: &Store, id: &str, code: i32, cgroup: Option<Cgroup>) -> Result<
         // PID 1's death killed its namespace; anything left (a process that
         // joined the cgroup from outside) goes now.
         let _ = cg.kill_all();
+        crate::output::debug(|| "cgroup emptied".into());
         if let Err(e) = cg.remove() {
             crate::output::warn(&format!("{e:#}"));
         }
+        crate::output::debug(|| "cgroup removed".into());
     }
     if let Some(pf) = super::load(store, id).ok().flatten().and_then(|c| c.config.pidfile) {
         let _ = std::fs::remove_file(pf);
@@ -402,7 +419,9 @@ pub fn run_foreground(store: &Store, id: &str, stdin: bool) -> Result<ExitStatus
             return Err(e);
         }
     };
+    crate::output::debug(|| format!("container exited with {code}"));
     let recorded = finish(store, id, code, launched.cgroup);
+    crate::output::debug(|| "end recorded".into());
     let _ = sys::signal::set_mask(&old_mask);
     recorded?;
     Ok(ExitStatus::from_wait(Some(code), None))
@@ -457,7 +476,7 @@ fn monitor_main(store: &Store, id: &str, report: OwnedFd) -> ! {
         let launched = launch(store, id, &Wiring::Detached)?;
         Ok((launched, signals, log, listener))
     })();
-    let (launched, mut signals, log, listener) = match setup {
+    let (launched, signals, log, listener) = match setup {
         Ok(s) => s,
         Err(e) => {
             let code = crate::exit::code_of(&e);
@@ -470,6 +489,41 @@ fn monitor_main(store: &Store, id: &str, report: OwnedFd) -> ! {
     };
     let _ = report.write_all(&[0]);
     drop(report);
+    // The container runs and its caller has been told. From here on the
+    // monitor needs only a few descriptors: re-exec a fresh image that holds
+    // nothing else, so that a long-lived container costs little memory. If
+    // that fails, carry on in this image.
+    let handoff = MonitorHandoff {
+        root: store.root.clone(),
+        runroot: store.runroot.clone(),
+        rootless: store.rootless,
+        config: store.config.clone(),
+        id: id.to_string(),
+        pid: launched.pid.as_raw(),
+        stdout: launched.io.stdout.as_ref().map(|f| std::os::fd::AsRawFd::as_raw_fd(f)),
+        stderr: launched.io.stderr.as_ref().map(|f| std::os::fd::AsRawFd::as_raw_fd(f)),
+        tty: launched.io.tty.as_ref().map(|f| std::os::fd::AsRawFd::as_raw_fd(f)),
+        stdin: launched.io.stdin.as_ref().map(|f| std::os::fd::AsRawFd::as_raw_fd(f)),
+        listener: std::os::fd::AsRawFd::as_raw_fd(&listener),
+        log: log.as_ref().map(|_| super::log_path(store, id)),
+        log_max_size: super::load(store, id)
+            .ok()
+            .flatten()
+            .and_then(|c| c.config.log_max_size),
+        cgroup: launched.cgroup.as_ref().map(|c| c.paths().clone()),
+    };
+    drop(log);
+    drop(signals);
+    let e = reexec_monitor(&handoff);
+    crate::output::debug(|| format!("monitor re-exec failed: {e:#}"));
+    let (mut signals, _) = match monitor::block_and_open_signals() {
+        Ok(s) => s,
+        Err(_) => sys::process::exit_now(1),
+    };
+    let log = super::load(store, id)
+        .ok()
+        .flatten()
+        .and_then(|c| log_writer(store, &c.config).ok().flatten());
     let sinks = Sinks {
         log,
         echo: false,
@@ -487,6 +541,134 @@ fn monitor_main(store: &Store, id: &str, report: OwnedFd) -> ! {
     };
     let _ = finish(store, id, code, launched.cgroup);
     let _ = std::fs::remove_dir_all(store.container_run_dir(id));
+    sys::process::exit_now(0)
+}
+
+/// What a detached container's monitor hands to its own fresh image.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct MonitorHandoff {
+    root: PathBuf,
+    runroot: PathBuf,
+    rootless: bool,
+    config: crate::store::StorageConfig,
+    id: String,
+    pid: i32,
+    stdout: Option<i32>,
+    stderr: Option<i32>,
+    tty: Option<i32>,
+    stdin: Option<i32>,
+    listener: i32,
+    log: Option<PathBuf>,
+    log_max_size: Option<u64>,
+    cgroup: Option<crate::cgroups::CgroupPaths>,
+}
+
+/// argv[0] of the re-exec'd monitor; `main` checks it before anything else.
+pub const MONITOR_ARGV0: &str = "casco-monitor";
+const MONITOR_ENV: &str = "CASCO_MONITOR";
+
+/// Execs /proc/self/exe as the lean monitor; returns only on failure.
+fn reexec_monitor(h: &MonitorHandoff) -> anyhow::Error {
+    let run = || -> Result<()> {
+        let mut f = File::from(sys::exec::memfd("casco-monitor", false, false).context("memfd_create")?);
+        f.write_all(&serde_json::to_vec(h).context("encode")?)
+            .context("write the hand-off")?;
+        std::io::Seek::rewind(&mut f).context("rewind")?;
+        let fds = [
+            Some(std::os::fd::AsRawFd::as_raw_fd(&f)),
+            h.stdout,
+            h.stderr,
+            h.tty,
+            h.stdin,
+            Some(h.listener),
+        ];
+        for fd in fds.into_iter().flatten() {
+            let b = std::mem::ManuallyDrop::new(sys::fd::file_from_raw(fd));
+            sys::exec::keep_across_exec(b.as_fd()).context("keep a descriptor")?;
+        }
+        let exe = std::ffi::CString::new("/proc/self/exe").expect("no NUL");
+        let argv = [std::ffi::CString::new(MONITOR_ARGV0).expect("no NUL")];
+        let envp = [
+            std::ffi::CString::new(format!("{MONITOR_ENV}={}", std::os::fd::AsRawFd::as_raw_fd(&f))).expect("no NUL"),
+        ];
+        let e = nix::unistd::execve(&exe, &argv, &envp).unwrap_err();
+        Err(e).context("exec the monitor")
+    };
+    match run() {
+        Ok(()) => anyhow::anyhow!("exec returned"),
+        Err(e) => e,
+    }
+}
+
+/// Called first in `main`: when this process is a re-exec'd monitor, watch
+/// the container, record its end, and exit.
+pub fn run_if_monitor() {
+    if !std::env::args_os().next().is_some_and(|a| a == MONITOR_ARGV0) {
+        return;
+    }
+    let fd: i32 = std::env::var(MONITOR_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1);
+    if fd < 0 {
+        sys::process::exit_now(1);
+    }
+    let mut data = Vec::new();
+    if sys::fd::file_from_raw(fd).read_to_end(&mut data).is_err() {
+        sys::process::exit_now(1);
+    }
+    let Ok(h) = serde_json::from_slice::<MonitorHandoff>(&data) else {
+        sys::process::exit_now(1)
+    };
+    sys::signal::ignore(nix::sys::signal::Signal::SIGPIPE);
+    let own = |fd: Option<i32>| {
+        fd.map(|fd| {
+            let f = sys::fd::file_from_raw(fd);
+            let _ = nix::fcntl::fcntl(f.as_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
+            OwnedFd::from(f)
+        })
+    };
+    let io = Io {
+        stdout: own(h.stdout),
+        stderr: own(h.stderr),
+        tty: own(h.tty),
+        stdin: own(h.stdin),
+    };
+    let listener = own(Some(h.listener)).map(std::os::unix::net::UnixListener::from);
+    let store = Store::from_parts(h.root, h.runroot, h.rootless, h.config);
+    // The signal mask survived the exec; a new signalfd reads the same signals.
+    let Ok(mut signals) = nix::sys::signalfd::SignalFd::with_flags(
+        &monitor::watched_signals(),
+        nix::sys::signalfd::SfdFlags::SFD_NONBLOCK | nix::sys::signalfd::SfdFlags::SFD_CLOEXEC,
+    ) else {
+        sys::process::exit_now(1)
+    };
+    let log = h.log.as_ref().and_then(|p| LogWriter::open(p, h.log_max_size).ok());
+    let pid = nix::unistd::Pid::from_raw(h.pid);
+    let sinks = Sinks {
+        log,
+        echo: false,
+        forward_stdin: false,
+        attach: listener,
+        detach_keys: None,
+    };
+    // Start-up code (argument decoding, JSON) is done with: keep resident only
+    // what the loop runs, as a long-lived container's watcher should.
+    sys::process::release_code_pages();
+    let code = match monitor::supervise(pid, io, sinks, &mut signals) {
+        Ok(Outcome::Exited(c)) => c,
+        Err(_) => {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+            137
+        }
+    };
+    let cgroup = h
+        .cgroup
+        .as_ref()
+        .and_then(|p| cgroups::Manager::system().ok().map(|m| m.open(p)));
+    let _ = finish(&store, &h.id, code, cgroup);
+    let _ = std::fs::remove_dir_all(store.container_run_dir(&h.id));
     sys::process::exit_now(0)
 }
 

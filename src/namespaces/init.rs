@@ -25,6 +25,8 @@ pub struct ChildChannels {
     pub stdio: [Option<OwnedFd>; 3],
     /// With a tty: a socket to send the pty master over.
     pub tty_socket: Option<OwnedFd>,
+    /// A cgroup v2 cgroup.procs to join by writing (clone3 was unavailable).
+    pub join_cgroup: Option<std::path::PathBuf>,
 }
 
 /// An error with the exit code the parent should report.
@@ -78,7 +80,7 @@ fn run(plan: &InitPlan, ch: ChildChannels) -> Result<std::convert::Infallible, C
 
     // Join the cgroup first, then unshare the cgroup namespace so its root is
     // the container's own cgroup.
-    for procs in &plan.cgroup_procs {
+    for procs in plan.cgroup_procs.iter().chain(ch.join_cgroup.iter()) {
         std::fs::write(procs, "0")
             .with_context(|| format!("join cgroup {}", procs.display()))
             .map_err(|e| fail(ENGINE, e))?;

@@ -54,7 +54,10 @@ pub struct InitPlan {
     pub userns: bool,
     /// A private network namespace (`--network none`).
     pub new_netns: bool,
-    /// cgroup.procs files the child writes "0" into before unsharing its cgroup ns.
+    /// The cgroup v2 directory the child is created in (clone3), if any.
+    pub cgroup_dir: Option<PathBuf>,
+    /// cgroup.procs files the child writes "0" into before unsharing its cgroup
+    /// ns (v1 hierarchies; v2 too when clone3 is unavailable).
     pub cgroup_procs: Vec<PathBuf>,
     /// Mount cgroup2 read-only at /sys/fs/cgroup (a unified host).
     pub mount_cgroup2: bool,

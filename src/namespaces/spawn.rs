@@ -47,7 +47,29 @@ pub fn spawn(plan: &InitPlan, userns: Option<&IdMapping>, stdio: [Option<OwnedFd
     if userns.is_some() {
         flags |= libc::CLONE_NEWUSER;
     }
-    let child = super::userns::clone_mappable(flags).context("create the container's namespaces")?;
+    // Born straight into its cgroup where possible; else it joins by writing.
+    let cgroup_fd = plan.cgroup_dir.as_ref().and_then(|d| {
+        nix::fcntl::open(
+            d,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ok()
+    });
+    let mut join_v2 = None;
+    let child = match &cgroup_fd {
+        Some(fd) => {
+            match super::userns::clone_mappable_with(flags, |f| sys::process::clone_into_cgroup(f, fd.as_fd())) {
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::E2BIG | libc::EINVAL)) => {
+                    join_v2 = plan.cgroup_dir.as_ref().map(|d| d.join("cgroup.procs"));
+                    super::userns::clone_mappable(flags)
+                }
+                r => r,
+            }
+        }
+        None => super::userns::clone_mappable(flags),
+    }
+    .context("create the container's namespaces")?;
     let Some(pid) = child else {
         let (go_r, _go_w) = match go {
             Some((r, w)) => (Some(r), Some(w)),
@@ -66,6 +88,7 @@ pub fn spawn(plan: &InitPlan, userns: Option<&IdMapping>, stdio: [Option<OwnedFd
                 error: err_w,
                 stdio,
                 tty_socket: tty_child,
+                join_cgroup: join_v2,
             },
         )
     };

@@ -220,11 +220,19 @@ fn map_args(ranges: &[IdRange]) -> Vec<String> {
 /// turns non-dumpable itself once mapped. Nothing else runs in the new user and
 /// PID namespaces meanwhile.
 pub fn clone_mappable(flags: libc::c_int) -> std::io::Result<Option<Pid>> {
+    clone_mappable_with(flags, sys::process::clone_fork)
+}
+
+/// [`clone_mappable`] through another clone function (clone3 into a cgroup).
+pub fn clone_mappable_with(
+    flags: libc::c_int,
+    clone: impl FnOnce(libc::c_int) -> std::io::Result<Option<Pid>>,
+) -> std::io::Result<Option<Pid>> {
     if flags & libc::CLONE_NEWUSER == 0 {
-        return sys::process::clone_fork(flags);
+        return clone(flags);
     }
     let _ = sys::set_dumpable(true);
-    let r = sys::process::clone_fork(flags);
+    let r = clone(flags);
     if !matches!(r, Ok(None)) {
         let _ = sys::set_dumpable(false);
     }

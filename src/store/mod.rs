@@ -122,6 +122,19 @@ impl Store {
         Ok(store)
     }
 
+    /// A store whose settings are already known (a re-exec'd monitor).
+    pub fn from_parts(root: PathBuf, runroot: PathBuf, rootless: bool, config: StorageConfig) -> Store {
+        Store {
+            root,
+            runroot,
+            rootless,
+            uid: crate::sys::geteuid(),
+            gid: crate::sys::getegid(),
+            config,
+            mapping: Default::default(),
+        }
+    }
+
     /// Makes the directory tree and chooses the storage driver, once.
     fn initialise(root: &Path, driver: Option<&str>, rootless: bool) -> Result<StorageConfig> {
         for d in [

@@ -33,6 +33,64 @@ pub fn clone_fork_in_child(flags: libc::c_int) -> io::Result<Option<Pid>> {
     raw_clone(flags)
 }
 
+/// struct clone_args (linux/sched.h), up to the `cgroup` field (kernel 5.7).
+#[repr(C)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// [`clone_fork`] with clone3(2) and CLONE_INTO_CGROUP: the child is created
+/// inside the cgroup v2 directory `cgroup` — no migration afterwards, which on
+/// this kernel would wait for an RCU grace period. `Err` with ENOSYS, E2BIG or
+/// EINVAL means the kernel predates it: fall back to [`clone_fork`].
+pub fn clone_into_cgroup(flags: libc::c_int, cgroup: std::os::fd::BorrowedFd<'_>) -> io::Result<Option<Pid>> {
+    use std::os::fd::AsRawFd;
+    let threads = thread_count()?;
+    if threads != 1 {
+        return Err(io::Error::other(format!("cannot fork: {threads} threads are running")));
+    }
+    let args = CloneArgs {
+        flags: (flags as u32 as u64) | CLONE_INTO_CGROUP,
+        pidfd: 0,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: 0,
+        stack_size: 0,
+        tls: 0,
+        set_tid: 0,
+        set_tid_size: 0,
+        cgroup: cgroup.as_raw_fd() as u64,
+    };
+    // SAFETY: `args` is a valid clone_args of the size passed; with no stack
+    // the child continues on a copy of this thread's stack, as with fork. The
+    // process is single-threaded (checked above).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match r {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(None),
+        pid => Ok(Some(Pid::from_raw(pid as i32))),
+    }
+}
+
 fn raw_clone(flags: libc::c_int) -> io::Result<Option<Pid>> {
     // SAFETY: SYS_clone with a null stack pointer duplicates the calling thread
     // like fork; the remaining pointer arguments (parent_tid, child_tid, tls) are
@@ -161,4 +219,41 @@ pub fn process_matches(pid: i32, start: u64) -> bool {
         return false;
     }
     fields.nth(18).and_then(|s| s.parse::<u64>().ok()) == Some(start)
+}
+
+/// Drops this process's page-table entries for its read-only file mappings
+/// (code and constant data of casco and its libraries), so its resident size
+/// counts only what it touches from now on. The pages stay in the page cache
+/// and fault back in on use. A mapping with private copies of its pages (such
+/// as relocated data made read-only afterwards, or anything writable) is left
+/// alone: dropping those would lose the changes.
+pub fn release_code_pages() {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return;
+    };
+    let mut current: Option<(usize, usize)> = None;
+    for line in smaps.lines() {
+        let mut f = line.split_whitespace();
+        let first = f.next().unwrap_or("");
+        if let Some((a, b)) = first.split_once('-')
+            && let (Ok(start), Ok(end)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+        {
+            let perms = f.next().unwrap_or("");
+            let path = f.nth(3).unwrap_or("");
+            current = (matches!(perms, "r-xp" | "r--p") && path.starts_with('/')).then_some((start, end));
+            continue;
+        }
+        // "Anonymous:" follows the mapping's header line: 0 means no private copies.
+        if first == "Anonymous:"
+            && let Some((start, end)) = current.take()
+            && f.next() == Some("0")
+        {
+            // SAFETY: the range is a whole read-only file mapping of this
+            // process with no private pages; MADV_DONTNEED only drops its
+            // page-table entries, and the next access maps the same file pages.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+            }
+        }
+    }
 }
