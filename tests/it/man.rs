@@ -27,12 +27,21 @@ use std::path::{Path, PathBuf};
 use casco::cli::Cli;
 use clap::{Arg, Command, CommandFactory};
 
-/// The command that rewrites `man/`, quoted in every failure message.
-const REGENERATE: &str = "CASCO_UPDATE_MAN=1 cargo test --release --test it man::";
+/// The command that rewrites `man/`, quoted in every failure message and page.
+macro_rules! regenerate_command {
+    () => {
+        "CASCO_UPDATE_MAN=1 cargo test --release --test it man::"
+    };
+}
+const REGENERATE: &str = regenerate_command!();
 
-/// First line of every page: a roff comment, shown to whoever opens the file.
-const HEADER: &str = ".\\\" Generated from src/cli.rs by tests/it/man.rs; do not edit.\n\
-                      .\\\" Regenerate: CASCO_UPDATE_MAN=1 cargo test --release --test it man::\n";
+/// First lines of every page: roff comments, seen by whoever opens the file.
+const HEADER: &str = concat!(
+    ".\\\" Generated from src/cli.rs by tests/it/man.rs; do not edit.\n",
+    ".\\\" Regenerate: ",
+    regenerate_command!(),
+    "\n"
+);
 
 /// Section of every page (user commands).
 const SECTION: &str = "1";
