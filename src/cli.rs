@@ -145,7 +145,7 @@ pub enum ContainerCommand {
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
     /// List images
-    #[command(visible_aliases = ["ls", "list"])]
+    #[command(visible_alias = "list")]
     Ls(ImagesArgs),
     /// Show details of images as JSON
     Inspect(ImageInspectArgs),
@@ -296,7 +296,7 @@ pub struct ContainerOptions {
 }
 
 #[derive(Debug, Clone, Args)]
-#[command(trailing_var_arg = true)]
+#[command(trailing_var_arg = true, disable_help_flag = true)]
 pub struct RunArgs {
     #[command(flatten)]
     pub opts: ContainerOptions,
@@ -309,6 +309,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "KEYS")]
     pub detach_keys: Option<String>,
 
+    /// Print help (-h is --hostname, as in podman)
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+
     /// Image to run
     pub image: String,
 
@@ -318,10 +322,14 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Clone, Args)]
-#[command(trailing_var_arg = true)]
+#[command(trailing_var_arg = true, disable_help_flag = true)]
 pub struct CreateArgs {
     #[command(flatten)]
     pub opts: ContainerOptions,
+
+    /// Print help (-h is --hostname, as in podman)
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
 
     /// Image to create the container from
     pub image: String,

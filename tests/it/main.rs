@@ -12,4 +12,5 @@ mod concurrency;
 mod harness;
 mod image;
 mod lifecycle;
+mod man;
 mod run;
