@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::{Container, ContainerConfig, ContainerState, DEFAULT_PATH, claim_name};
 use crate::cli::ContainerOptions;
 use crate::image;
+use crate::namespaces::userns::IdMapping;
 use crate::namespaces::{MountKind, MountPlan};
 use crate::store::lock::Mode;
 use crate::store::record::{self, Durability};
@@ -446,9 +447,12 @@ pub fn create(store: &Store, opts: &ContainerOptions, image_ref: &str, command: 
     if !workdir.starts_with('/') {
         bail!("the working directory {workdir:?} is not an absolute path");
     }
+    // keep-id runs as the caller's own IDs unless --user says otherwise (podman).
+    let keep_id_user = (opts.userns.as_deref() == Some("keep-id")).then(|| format!("{}:{}", store.uid, store.gid));
     let user = opts
         .user
         .clone()
+        .or(keep_id_user)
         .or_else(|| icfg["User"].as_str().map(String::from))
         .unwrap_or_default();
     let stop_signal = match checked.stop_signal {
@@ -553,8 +557,13 @@ pub fn create(store: &Store, opts: &ContainerOptions, image_ref: &str, command: 
                 Err(e) => return Err(e),
             }
         }
-        let cfg = config(&name);
-        match store.driver() {
+        let mut cfg = config(&name);
+        // keep-id shifts every ID: the image's files need their owners
+        // rewritten for it, which takes a private copy (as podman makes).
+        if opts.userns.as_deref() == Some("keep-id") {
+            cfg.driver = Driver::Vfs;
+        }
+        match cfg.driver {
             Driver::Overlay => {
                 for d in ["upper", "work", "merged"] {
                     fs::create_dir(dir.join(d)).with_context(|| format!("create {}/{d}", dir.display()))?;
@@ -603,10 +612,45 @@ fn build_vfs_rootfs(store: &Store, cfg: &ContainerConfig) -> Result<()> {
     };
     if store.rootless {
         let d = dest.clone();
+        let base = store.id_mapping().clone();
+        let target = cfg.id_mapping.clone().filter(|m| *m != base);
         crate::namespaces::userns::run_in_userns(store.id_mapping(), move || {
-            crate::layers::merge::merge_layers(&layers, &d, &opts)
+            crate::layers::merge::merge_layers(&layers, &d, &opts)?;
+            if let Some(t) = &target {
+                shift_owners(&d, &base, t)?;
+            }
+            Ok(())
         })
     } else {
         crate::layers::merge::merge_layers(&layers, &dest, &opts)
     }
+}
+
+/// Rewrites owners under `dir` so that each file keeps its container owner
+/// under mapping `to` instead of `from`. Runs as root of a user namespace with
+/// mapping `from`, where it sees (and sets) IDs in `from`'s terms.
+fn shift_owners(dir: &Path, from: &IdMapping, to: &IdMapping) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    // Container ID k must end up as host ID to(k), which `from` calls from⁻¹(to(k)).
+    let uid = |k: u32| to.host_uid(k).and_then(|h| from.container_uid(h)).unwrap_or(k);
+    let gid = |k: u32| to.host_gid(k).and_then(|h| from.container_gid(h)).unwrap_or(k);
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let md = fs::symlink_metadata(&p).with_context(|| format!("stat {}", p.display()))?;
+        let (u, g) = (uid(md.uid()), gid(md.gid()));
+        if (u, g) != (md.uid(), md.gid()) {
+            std::os::unix::fs::lchown(&p, Some(u), Some(g)).with_context(|| format!("chown {}", p.display()))?;
+            // chown clears set-user-ID and set-group-ID bits: put them back.
+            if !md.file_type().is_symlink() && md.mode() & 0o6000 != 0 {
+                fs::set_permissions(&p, fs::Permissions::from_mode(md.mode() & 0o7777))
+                    .with_context(|| format!("chmod {}", p.display()))?;
+            }
+        }
+        if md.is_dir() {
+            for e in fs::read_dir(&p).with_context(|| format!("read {}", p.display()))? {
+                stack.push(e?.path());
+            }
+        }
+    }
+    Ok(())
 }

@@ -72,10 +72,26 @@ impl IdMapping {
         })
     }
 
+    /// The container UID that host UID `host` appears as.
+    pub fn container_uid(&self, host: u32) -> Option<u32> {
+        unmap_one(&self.uids, host)
+    }
+
+    pub fn container_gid(&self, host: u32) -> Option<u32> {
+        unmap_one(&self.gids, host)
+    }
+
     /// Number of container IDs mapped (for `info`).
     pub fn uid_count(&self) -> u64 {
         self.uids.iter().map(|r| r.size as u64).sum()
     }
+}
+
+fn unmap_one(ranges: &[IdRange], host: u32) -> Option<u32> {
+    ranges
+        .iter()
+        .find(|r| host >= r.host && host - r.host < r.size)
+        .map(|r| r.container + (host - r.host))
 }
 
 fn map_one(ranges: &[IdRange], id: u32) -> Option<u32> {
