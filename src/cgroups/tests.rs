@@ -346,7 +346,7 @@ fn start_in_cgroup(what: &str, script: &str, resources: &Resources) -> Cleanup {
         child: None,
     };
     guard.cgroup = Some(
-        m.create(&unique_id(what), false)
+        m.create(&unique_id(what), false, true)
             .unwrap()
             .expect("rootful always gets a cgroup"),
     );
@@ -464,4 +464,18 @@ fn real_pids_limit_stops_forks() {
     guard.child.take().unwrap().wait().unwrap();
     cg.remove().unwrap();
     guard.cgroup = None;
+}
+
+#[test]
+fn without_controllers_hybrid_gets_only_the_unified_node_and_legacy_none() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_v1(dir.path(), &["memory", "pids", "freezer"]);
+    fake_v2(&dir.path().join("unified"), "hugetlb\n");
+    let m = Manager::new(dir.path(), Layout::Hybrid);
+    let cg = m.create("lean", false, false).unwrap().unwrap();
+    assert!(cg.v1_procs_files().is_empty(), "no v1 hierarchy joined");
+    assert!(cg.v2_dir().is_some_and(|d| d.ends_with("unified/casco/lean")), "{:?}", cg.v2_dir());
+    let legacy = tempfile::tempdir().unwrap();
+    let m = Manager::new(legacy.path(), Layout::Legacy);
+    assert!(m.create("lean", false, false).unwrap().is_none());
 }
