@@ -474,7 +474,11 @@ fn without_controllers_hybrid_gets_only_the_unified_node_and_legacy_none() {
     let m = Manager::new(dir.path(), Layout::Hybrid);
     let cg = m.create("lean", false, false).unwrap().unwrap();
     assert!(cg.v1_procs_files().is_empty(), "no v1 hierarchy joined");
-    assert!(cg.v2_dir().is_some_and(|d| d.ends_with("unified/casco/lean")), "{:?}", cg.v2_dir());
+    assert!(
+        cg.v2_dir().is_some_and(|d| d.ends_with("unified/casco/lean")),
+        "{:?}",
+        cg.v2_dir()
+    );
     let legacy = tempfile::tempdir().unwrap();
     let m = Manager::new(legacy.path(), Layout::Legacy);
     assert!(m.create("lean", false, false).unwrap().is_none());

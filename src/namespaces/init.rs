@@ -89,6 +89,11 @@ fn run(plan: &InitPlan, ch: ChildChannels) -> Result<std::convert::Infallible, C
         .context("create the cgroup namespace")
         .map_err(|e| fail(ENGINE, e))?;
 
+    if plan.new_netns {
+        sys::net::loopback_up()
+            .context("bring up the loopback interface")
+            .map_err(|e| fail(ENGINE, e))?;
+    }
     let root = rootfs::prepare_rootfs(plan).map_err(|e| fail(ENGINE, e))?;
     sys::mount::pivot_into(root.as_fd())
         .context("pivot_root into the container")

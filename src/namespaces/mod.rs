@@ -170,7 +170,11 @@ pub fn parse_capability(s: &str) -> anyhow::Result<caps::Capability> {
 /// The capability set for a container: defaults (or all, privileged), plus
 /// --cap-add, minus --cap-drop; "ALL" works in both.
 pub fn capability_set(privileged: bool, add: &[String], drop: &[String]) -> anyhow::Result<Vec<caps::Capability>> {
-    let all: Vec<caps::Capability> = caps::all().into_iter().collect();
+    // "All" is what casco itself holds: a capability missing from its own
+    // bounding set (CAP_SYS_RESOURCE on some hosts) cannot be granted.
+    let all: Vec<caps::Capability> = caps::read(None, caps::CapSet::Bounding)
+        .map(|s| s.into_iter().collect())
+        .unwrap_or_else(|_| caps::all().into_iter().collect());
     let mut set: Vec<caps::Capability> = if privileged { all.clone() } else { DEFAULT_CAPS.to_vec() };
     for a in add {
         if a.eq_ignore_ascii_case("all") {
@@ -211,6 +215,7 @@ mod tests {
         assert!(!s.contains(&caps::Capability::CAP_CHOWN));
         assert!(capability_set(false, &[], &["all".into()]).unwrap().is_empty());
         assert!(capability_set(false, &["CAP_NOPE".into()], &[]).is_err());
-        assert_eq!(capability_set(true, &[], &[]).unwrap().len(), caps::all().len());
+        let held = caps::read(None, caps::CapSet::Bounding).unwrap().len();
+        assert_eq!(capability_set(true, &[], &[]).unwrap().len(), held);
     }
 }

@@ -193,7 +193,69 @@ const DEVICES: [(&str, u64, u64); 6] = [
     ("tty", 5, 0),
 ];
 
-fn setup_dev(root: BorrowedFd<'_>, userns: bool) -> Result<()> {
+/// `--privileged`: every device node of the host's /dev (and its
+/// subdirectories), created anew (rootful) or bind-mounted (in a user
+/// namespace, which cannot create devices).
+fn copy_host_devices(root: BorrowedFd<'_>, host: &Path, inside: &str, userns: bool) -> Result<()> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Ok(entries) = std::fs::read_dir(host) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if inside == "/dev"
+            && matches!(
+                name.as_str(),
+                "pts" | "shm" | "mqueue" | "hugepages" | "ptmx" | "console" | "fd" | "core"
+            )
+        {
+            continue;
+        }
+        let Ok(md) = std::fs::symlink_metadata(e.path()) else {
+            continue;
+        };
+        let target = format!("{inside}/{name}");
+        let ft = md.file_type();
+        if ft.is_dir() {
+            ensure_dir(root, &target)?;
+            copy_host_devices(root, &e.path(), &target, userns)?;
+        } else if (ft.is_char_device() || ft.is_block_device())
+            && open_in_root(root, Path::new(rel(&target)), Resolve::NoFollow).is_err()
+        {
+            if userns {
+                let f = ensure_file(root, &target)?;
+                let _ = mount(
+                    Some(e.path().as_path()),
+                    fd_path(f.as_fd()).as_str(),
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                );
+            } else {
+                let p = Path::new(rel(&target));
+                let parent = ensure_dir(
+                    root,
+                    &p.parent().map(|x| format!("/{}", x.display())).unwrap_or_default(),
+                )?;
+                let kind = if ft.is_char_device() {
+                    SFlag::S_IFCHR
+                } else {
+                    SFlag::S_IFBLK
+                };
+                let _ = nix::sys::stat::mknodat(
+                    parent.as_fd(),
+                    p.file_name().unwrap_or_default(),
+                    kind,
+                    Mode::from_bits_truncate(md.mode() & 0o7777),
+                    md.rdev(),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn setup_dev(root: BorrowedFd<'_>, userns: bool, privileged: bool) -> Result<()> {
     let dev = ensure_dir(root, "/dev")?;
     let nosuid_strict = MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME;
     mount_on(
@@ -237,6 +299,9 @@ fn setup_dev(root: BorrowedFd<'_>, userns: bool) -> Result<()> {
         ("ptmx", "pts/ptmx"),
     ] {
         nix::unistd::symlinkat(target, dev.as_fd(), link).with_context(|| format!("create /dev/{link}"))?;
+    }
+    if privileged {
+        copy_host_devices(root, Path::new("/dev"), "/dev", userns)?;
     }
     let pts = ensure_dir(root, "/dev/pts")?;
     // gid=5 (tty) only exists in a user namespace whose map includes it.
@@ -456,7 +521,7 @@ pub fn prepare_rootfs(plan: &InitPlan) -> Result<OwnedFd> {
     let proc = ensure_dir(r, "/proc")?;
     let safe = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     mount_on(Some("proc"), &proc, Some("proc"), safe, None, "proc on /proc")?;
-    setup_dev(r, plan.userns)?;
+    setup_dev(r, plan.userns, plan.privileged)?;
     setup_sys(r, plan)?;
 
     // User mounts, parents before children.

@@ -49,6 +49,7 @@ pub mod exec;
 pub mod fd;
 pub mod fsops;
 pub mod mount;
+pub mod net;
 pub mod process;
 pub mod signal;
 pub mod term;

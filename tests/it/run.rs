@@ -422,6 +422,10 @@ both! {
         let lines = out.lines();
         assert_eq!(lines.len(), 1, "{}", out.stdout);
         assert!(lines[0].starts_with("1: lo:"), "{}", out.stdout);
+        // podman brings the loopback up, with its address.
+        assert!(lines[0].contains("UP"), "{}", out.stdout);
+        let out = env.casco(["run", "--rm", "--network", "none", "bb", "ip", "-o", "-4", "addr"]).run().success();
+        assert!(out.stdout.contains("127.0.0.1"), "{}", out.stdout);
     }
 }
 
