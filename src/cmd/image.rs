@@ -222,7 +222,7 @@ pub fn images(store: &Store, a: ImagesArgs) -> Result<ExitStatus> {
     let mut rows: Vec<(ImageRecord, Vec<String>, Value)> = Vec::new();
     for rec in image::list(store)? {
         let n = names.get(&rec.id).cloned().unwrap_or_default();
-        let (_, cfg) = image::config(store, &rec)?;
+        let cfg = image::config(store, &rec)?;
         let mut keep = true;
         for f in &a.filter {
             keep &= image_filter(&rec, &n, &cfg, f)?;

@@ -199,7 +199,7 @@ fn dir_size(p: &std::path::Path) -> u64 {
 }
 
 pub fn image_json(store: &Store, rec: &ImageRecord) -> Result<Value> {
-    let (_, cfg) = image::config(store, rec)?;
+    let cfg = image::config(store, rec)?;
     let names = image::names_of(store, &rec.id)?;
     let repo = |n: &str| {
         image::reference::Reference::parse_local(n)

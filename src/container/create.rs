@@ -402,7 +402,7 @@ pub fn create(store: &Store, opts: &ContainerOptions, image_ref: &str, command: 
     let (img, matched_name) = image::resolve_named(store, image_ref)?;
     // rmi waits for this lock, so the image cannot go while we create from it.
     let _image_lock = image::lock(store, &img.id, Mode::Shared)?;
-    let (_, image_config) = image::config(store, &img)?;
+    let image_config = image::config(store, &img)?;
     let icfg = image_config.get("config").cloned().unwrap_or(Value::Null);
 
     let (entrypoint, mut cmd) = match &opts.entrypoint {

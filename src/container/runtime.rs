@@ -258,12 +258,9 @@ fn launch(store: &Store, id: &str, wiring: &Wiring) -> Result<Launched> {
         state.oom_killed = false;
         state.error = None;
         state.cgroup = cgroup.as_ref().map(|c| c.paths().clone());
-        let durability = if cfg.auto_remove {
-            Durability::CrashSafe
-        } else {
-            Durability::Durable
-        };
-        if let Err(e) = super::save_state(store, id, &state, durability) {
+        // "Running" need not survive a power cut: after a reboot `refresh`
+        // finds the process gone whatever the file says. The end is durable.
+        if let Err(e) = super::save_state(store, id, &state, Durability::CrashSafe) {
             let _ = nix::sys::signal::kill(spawned.pid, nix::sys::signal::Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(spawned.pid, None);
             return Err(e);

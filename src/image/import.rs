@@ -165,18 +165,12 @@ pub fn import(store: &Store, opts: &ImportOptions) -> Result<String> {
         "comment": opts.message.unwrap_or("imported from tarball"),
     }]);
     let config_bytes = serde_json::to_vec(&config).context("encode image config")?;
+    // What we store must read back as an OCI image configuration.
+    serde_json::from_slice::<oci_spec::image::ImageConfiguration>(&config_bytes)
+        .context("the image config is not a valid OCI configuration")?;
     let config_digest = blobs::write_blob(store, &config_bytes)?;
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": config_digest,
-            "size": config_bytes.len(),
-        },
-        "layers": [{"mediaType": media_type_for(compression), "digest": blob_digest, "size": blob_size}],
-    });
-    let manifest_bytes = serde_json::to_vec(&manifest).context("encode manifest")?;
+    let manifest = oci_manifest(&config_digest, config_bytes.len() as u64, &[&layer])?;
+    let manifest_bytes = manifest.to_string().context("encode manifest")?.into_bytes();
     let manifest_digest = blobs::write_blob(store, &manifest_bytes)?;
     let id = config_digest["sha256:".len()..].to_string();
     let rec = ImageRecord {
@@ -195,4 +189,38 @@ pub fn import(store: &Store, opts: &ImportOptions) -> Result<String> {
         image::set_name(store, &n.to_string(), &id)?;
     }
     Ok(id)
+}
+
+/// An OCI image manifest for a config blob and its layers.
+pub fn oci_manifest(
+    config_digest: &str,
+    config_size: u64,
+    layers: &[&LayerRecord],
+) -> Result<oci_spec::image::ImageManifest> {
+    use oci_spec::image::{Descriptor, Digest, ImageManifestBuilder, MediaType};
+    use std::str::FromStr;
+    let digest = |d: &str| Digest::from_str(d).with_context(|| format!("invalid digest {d}"));
+    let mut descriptors = Vec::new();
+    for l in layers {
+        let b = l
+            .blob
+            .as_ref()
+            .with_context(|| format!("layer {} has no blob", l.chain_id))?;
+        descriptors.push(Descriptor::new(
+            MediaType::from(b.media_type.as_str()),
+            b.size,
+            digest(&b.digest)?,
+        ));
+    }
+    ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(Descriptor::new(
+            MediaType::ImageConfig,
+            config_size,
+            digest(config_digest)?,
+        ))
+        .layers(descriptors)
+        .build()
+        .context("build the image manifest")
 }

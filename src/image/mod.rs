@@ -276,13 +276,12 @@ pub fn resolve_named(store: &Store, query: &str) -> Result<(ImageRecord, Option<
     Err(not_found())
 }
 
-/// The parsed OCI config of an image, and its raw JSON (which keeps fields
-/// oci-spec does not model, such as Docker's Healthcheck).
-pub fn config(store: &Store, rec: &ImageRecord) -> Result<(oci_spec::image::ImageConfiguration, serde_json::Value)> {
+/// The image's config as JSON. The raw document is kept (not an oci-spec
+/// struct) so fields oci-spec does not model, such as Docker's Healthcheck,
+/// survive every read.
+pub fn config(store: &Store, rec: &ImageRecord) -> Result<serde_json::Value> {
     let raw = blobs::read_blob(store, &rec.config_digest())?;
-    let parsed = serde_json::from_slice(&raw).with_context(|| format!("parse config of image {}", &rec.id[..12]))?;
-    let value = serde_json::from_slice(&raw).with_context(|| format!("parse config of image {}", &rec.id[..12]))?;
-    Ok((parsed, value))
+    serde_json::from_slice(&raw).with_context(|| format!("parse config of image {}", &rec.id[..12]))
 }
 
 /// The host's platform in OCI/Go spelling.
