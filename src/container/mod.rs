@@ -270,16 +270,19 @@ pub fn list_ids(store: &Store) -> Result<Vec<String>> {
     Ok(v)
 }
 
-/// Every container, newest first.
+/// Every container, newest first. Also sweeps what a killed casco left: a
+/// container directory without its config whose lock nobody holds (its creator
+/// died), and temp files and directories of dead processes.
 pub fn list(store: &Store) -> Result<Vec<Container>> {
     let mut v = Vec::new();
     for id in list_ids(store)? {
         match load(store, &id) {
             Ok(Some(c)) => v.push(c),
-            Ok(None) => {}
+            Ok(None) => sweep_half_created(store, &id),
             Err(e) => crate::output::warn(&format!("{e:#}")),
         }
     }
+    crate::layers::store::clean_stale_tmp(store);
     v.sort_by(|a, b| {
         b.config
             .created
@@ -287,6 +290,24 @@ pub fn list(store: &Store) -> Result<Vec<Container>> {
             .then(a.config.id.cmp(&b.config.id))
     });
     Ok(v)
+}
+
+fn sweep_half_created(store: &Store, id: &str) {
+    let dir = store.container_dir(id);
+    // The creator takes the lock right after mkdir and holds it until
+    // config.json exists; the age check covers the instant in between.
+    let young = fs::metadata(&dir)
+        .and_then(|m| m.modified())
+        .map(|t| t.elapsed().map(|e| e.as_secs() < 10).unwrap_or(true))
+        .unwrap_or(true);
+    if young {
+        return;
+    }
+    if let Ok(Some(_lock)) = Lock::try_acquire(&dir.join("lock"), Mode::Exclusive)
+        && !config_path(store, id).exists()
+    {
+        let _ = crate::layers::store::remove_tree(store, &dir);
+    }
 }
 
 fn name_link(store: &Store, name: &str) -> PathBuf {
