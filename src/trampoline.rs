@@ -67,7 +67,7 @@ pub fn exec_joiner(sealed: &OwnedFd, req: &JoinRequest) -> anyhow::Error {
 /// Called first in `main`: when this process is the sealed joiner, do its
 /// work and never return.
 pub fn run_if_joiner() {
-    if !std::env::args_os().next().is_some_and(|a| a == ARGV0) {
+    if std::env::args_os().next().is_none_or(|a| a != ARGV0) {
         return;
     }
     let fd: i32 = std::env::var(ENV).ok().and_then(|v| v.parse().ok()).unwrap_or(-1);

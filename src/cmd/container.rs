@@ -174,7 +174,7 @@ fn matches_filter(c: &Container, f: &str, ancestors: &[String]) -> Result<bool> 
             let want = v.strip_prefix("sha256:").unwrap_or(v);
             c.config.image_id.starts_with(want)
                 || full_image_name(&c.config.image_name) == full_image_name(v)
-                || ancestors.iter().any(|id| *id == c.config.image_id)
+                || ancestors.contains(&c.config.image_id)
         }
         "label" => match v.split_once('=') {
             Some((lk, lv)) => c.config.labels.get(lk).is_some_and(|x| x == lv),
@@ -307,7 +307,8 @@ pub fn ps(store: &Store, a: PsArgs) -> Result<ExitStatus> {
     }
     let mut kept = Vec::new();
     for c in list.drain(..) {
-        if !(a.all || a.latest || a.last.is_some() || filtered) && !c.state.is_running() {
+        let listed = a.all || a.latest || a.last.is_some() || filtered || c.state.is_running();
+        if !listed {
             continue;
         }
         let mut ok = true;

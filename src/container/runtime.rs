@@ -497,10 +497,10 @@ fn monitor_main(store: &Store, id: &str, report: OwnedFd) -> ! {
         config: store.config.clone(),
         id: id.to_string(),
         pid: launched.pid.as_raw(),
-        stdout: launched.io.stdout.as_ref().map(|f| std::os::fd::AsRawFd::as_raw_fd(f)),
-        stderr: launched.io.stderr.as_ref().map(|f| std::os::fd::AsRawFd::as_raw_fd(f)),
-        tty: launched.io.tty.as_ref().map(|f| std::os::fd::AsRawFd::as_raw_fd(f)),
-        stdin: launched.io.stdin.as_ref().map(|f| std::os::fd::AsRawFd::as_raw_fd(f)),
+        stdout: launched.io.stdout.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
+        stderr: launched.io.stderr.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
+        tty: launched.io.tty.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
+        stdin: launched.io.stdin.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
         listener: std::os::fd::AsRawFd::as_raw_fd(&listener),
         log: log.as_ref().map(|_| super::log_path(store, id)),
         log_max_size: super::load(store, id)
@@ -600,7 +600,7 @@ fn reexec_monitor(h: &MonitorHandoff) -> anyhow::Error {
 /// Called first in `main`: when this process is a re-exec'd monitor, watch
 /// the container, record its end, and exit.
 pub fn run_if_monitor() {
-    if !std::env::args_os().next().is_some_and(|a| a == MONITOR_ARGV0) {
+    if std::env::args_os().next().is_none_or(|a| a != MONITOR_ARGV0) {
         return;
     }
     let fd: i32 = std::env::var(MONITOR_ENV)
