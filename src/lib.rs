@@ -12,6 +12,7 @@ pub mod cmd;
 pub mod container;
 pub mod exit;
 pub mod format;
+pub mod handoff;
 pub mod image;
 pub mod layers;
 pub mod logs;

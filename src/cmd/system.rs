@@ -201,22 +201,26 @@ pub fn info(store: &Store, a: InfoArgs) -> Result<ExitStatus> {
         },
         "version": {"Version": env!("CARGO_PKG_VERSION"), "OsArch": format!("linux/{}", image::host_arch())},
     });
-    let fmt = format::parse(a.format.as_deref())?;
+    print_value(&v, a.format.as_deref(), |v| {
+        let mut s = String::new();
+        yaml(v, 0, &mut s);
+        s
+    })
+}
+
+/// One object as JSON, through a template, or in the verb's default text.
+fn print_value(v: &Value, format_arg: Option<&str>, default: impl FnOnce(&Value) -> String) -> Result<ExitStatus> {
     let mut out = std::io::stdout().lock();
-    match fmt {
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?,
+    match format::parse(format_arg).context("--format")? {
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(v)?)?,
         Format::Template { tmpl, .. } => {
-            let mut s = tmpl.render(&v)?;
+            let mut s = tmpl.render(v)?;
             if !s.ends_with('\n') {
                 s.push('\n');
             }
             out.write_all(s.as_bytes())?;
         }
-        Format::Default => {
-            let mut s = String::new();
-            yaml(&v, 0, &mut s);
-            out.write_all(s.as_bytes())?;
-        }
+        Format::Default => out.write_all(default(v).as_bytes())?,
     }
     Ok(ExitStatus::Success)
 }
@@ -272,21 +276,11 @@ pub fn version(a: &VersionArgs) -> Result<ExitStatus> {
             "RustVersion": option_env!("CARGO_PKG_RUST_VERSION").unwrap_or(""),
         }
     });
-    let fmt = format::parse(a.format.as_deref()).context("--format")?;
-    let mut out = std::io::stdout().lock();
-    match fmt {
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?,
-        Format::Template { tmpl, .. } => {
-            let mut s = tmpl.render(&v)?;
-            if !s.ends_with('\n') {
-                s.push('\n');
-            }
-            out.write_all(s.as_bytes())?;
-        }
-        Format::Default => {
-            writeln!(out, "Version:      {}", env!("CARGO_PKG_VERSION"))?;
-            writeln!(out, "OS/Arch:      linux/{}", image::host_arch())?;
-        }
-    }
-    Ok(ExitStatus::Success)
+    print_value(&v, a.format.as_deref(), |_| {
+        format!(
+            "Version:      {}\nOS/Arch:      linux/{}\n",
+            env!("CARGO_PKG_VERSION"),
+            image::host_arch()
+        )
+    })
 }

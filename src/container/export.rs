@@ -53,19 +53,8 @@ fn write_archive(store: &Store, c: &Container, out: OwnedFd) -> Result<()> {
             let userxattr = store.rootless;
             crate::namespaces::userns::run_in_child(mapping, libc::CLONE_NEWNS, move || {
                 use nix::mount::{MsFlags, mount};
-                mount(
-                    None::<&str>,
-                    "/",
-                    None::<&str>,
-                    MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-                    None::<&str>,
-                )
-                .context("make the mount namespace private")?;
-                let list: Vec<String> = lowers.iter().map(|p| p.to_string_lossy().into_owned()).collect();
-                let mut data = format!("lowerdir={}", list.join(":"));
-                if userxattr {
-                    data.push_str(",userxattr");
-                }
+                crate::sys::mount::make_private().context("make the mount namespace private")?;
+                let data = crate::layers::overlay::options(&lowers, None, userxattr);
                 mount(
                     Some("overlay"),
                     &target,

@@ -150,6 +150,16 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe")
 }
 
+/// Pipes for the container's stdout and stderr: the read ends go to `io`,
+/// the write ends are returned for the container.
+fn output_pipes(io: &mut Io) -> Result<[OwnedFd; 2]> {
+    let (or, ow) = pipe()?;
+    let (er, ew) = pipe()?;
+    io.stdout = Some(or);
+    io.stderr = Some(er);
+    Ok([ow, ew])
+}
+
 fn dup(fd: std::os::fd::BorrowedFd<'_>) -> Result<OwnedFd> {
     fd.try_clone_to_owned().context("dup")
 }
@@ -214,10 +224,7 @@ fn launch(store: &Store, id: &str, wiring: &Wiring) -> Result<Launched> {
                         Some(dup(std::io::stderr().as_fd())?),
                     ]
                 } else {
-                    let (or, ow) = pipe()?;
-                    let (er, ew) = pipe()?;
-                    io.stdout = Some(or);
-                    io.stderr = Some(er);
+                    let [ow, ew] = output_pipes(&mut io)?;
                     [sin, Some(ow), Some(ew)]
                 }
             }
@@ -232,10 +239,7 @@ fn launch(store: &Store, id: &str, wiring: &Wiring) -> Result<Launched> {
                 if cfg.tty {
                     [sin, None, None]
                 } else {
-                    let (or, ow) = pipe()?;
-                    let (er, ew) = pipe()?;
-                    io.stdout = Some(or);
-                    io.stderr = Some(er);
+                    let [ow, ew] = output_pipes(&mut io)?;
                     [sin, Some(ow), Some(ew)]
                 }
             }
@@ -562,69 +566,23 @@ struct MonitorHandoff {
 
 /// argv[0] of the re-exec'd monitor; `main` checks it before anything else.
 pub const MONITOR_ARGV0: &str = "casco-monitor";
-const MONITOR_ENV: &str = "CASCO_MONITOR";
-
 /// Execs /proc/self/exe as the lean monitor; returns only on failure.
 fn reexec_monitor(h: &MonitorHandoff) -> anyhow::Error {
-    let run = || -> Result<()> {
-        let mut f = File::from(sys::exec::memfd("casco-monitor", false, false).context("memfd_create")?);
-        f.write_all(&serde_json::to_vec(h).context("encode")?)
-            .context("write the hand-off")?;
-        std::io::Seek::rewind(&mut f).context("rewind")?;
-        let fds = [
-            Some(std::os::fd::AsRawFd::as_raw_fd(&f)),
-            h.stdout,
-            h.stderr,
-            h.tty,
-            h.stdin,
-            Some(h.listener),
-        ];
-        for fd in fds.into_iter().flatten() {
-            let b = std::mem::ManuallyDrop::new(sys::fd::file_from_raw(fd));
-            sys::exec::keep_across_exec(b.as_fd()).context("keep a descriptor")?;
-        }
-        let exe = std::ffi::CString::new("/proc/self/exe").expect("no NUL");
-        let argv = [std::ffi::CString::new(MONITOR_ARGV0).expect("no NUL")];
-        let envp = [
-            std::ffi::CString::new(format!("{MONITOR_ENV}={}", std::os::fd::AsRawFd::as_raw_fd(&f))).expect("no NUL"),
-        ];
-        let e = nix::unistd::execve(&exe, &argv, &envp).unwrap_err();
-        Err(e).context("exec the monitor")
-    };
-    match run() {
-        Ok(()) => anyhow::anyhow!("exec returned"),
-        Err(e) => e,
-    }
+    let keep: Vec<i32> = [h.stdout, h.stderr, h.tty, h.stdin, Some(h.listener)]
+        .into_iter()
+        .flatten()
+        .collect();
+    crate::handoff::exec_with(crate::handoff::Target::Path("/proc/self/exe"), MONITOR_ARGV0, h, &keep)
 }
 
 /// Called first in `main`: when this process is a re-exec'd monitor, watch
 /// the container, record its end, and exit.
 pub fn run_if_monitor() {
-    if std::env::args_os().next().is_none_or(|a| a != MONITOR_ARGV0) {
+    let Some(h) = crate::handoff::receive::<MonitorHandoff>(MONITOR_ARGV0) else {
         return;
-    }
-    let fd: i32 = std::env::var(MONITOR_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(-1);
-    if fd < 0 {
-        sys::process::exit_now(1);
-    }
-    let mut data = Vec::new();
-    if sys::fd::file_from_raw(fd).read_to_end(&mut data).is_err() {
-        sys::process::exit_now(1);
-    }
-    let Ok(h) = serde_json::from_slice::<MonitorHandoff>(&data) else {
-        sys::process::exit_now(1)
     };
     sys::signal::ignore(nix::sys::signal::Signal::SIGPIPE);
-    let own = |fd: Option<i32>| {
-        fd.map(|fd| {
-            let f = sys::fd::file_from_raw(fd);
-            let _ = nix::fcntl::fcntl(f.as_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
-            OwnedFd::from(f)
-        })
-    };
+    let own = |fd: Option<i32>| fd.map(crate::handoff::adopt);
     let io = Io {
         stdout: own(h.stdout),
         stderr: own(h.stderr),

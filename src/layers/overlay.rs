@@ -1,7 +1,7 @@
 //! overlayfs: whether this host can use it for casco's store.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
@@ -20,23 +20,8 @@ pub fn probe(tmp: &Path, rootless: bool) -> Result<()> {
     let d = dir.clone();
     let result = run_in_child(mapping.as_ref(), libc::CLONE_NEWNS, move || {
         use nix::mount::{MsFlags, mount};
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .context("private mount namespace")?;
-        let mut data = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            d.join("lower").display(),
-            d.join("upper").display(),
-            d.join("work").display()
-        );
-        if rootless {
-            data.push_str(",userxattr");
-        }
+        crate::sys::mount::make_private().context("private mount namespace")?;
+        let data = options(&[d.join("lower")], Some((&d.join("upper"), &d.join("work"))), rootless);
         mount(
             Some("overlay"),
             &d.join("merged"),
@@ -50,4 +35,45 @@ pub fn probe(tmp: &Path, rootless: bool) -> Result<()> {
     });
     let _ = fs::remove_dir_all(&dir);
     result
+}
+
+/// Escapes a path for overlayfs's comma- and colon-separated options.
+pub fn escape(p: &Path) -> String {
+    let mut s = String::new();
+    for c in p.to_string_lossy().chars() {
+        if matches!(c, ',' | ':' | '\\') {
+            s.push('\\');
+        }
+        s.push(c);
+    }
+    s
+}
+
+/// overlayfs mount options: `lowers` top first; with `upper_work` a writable
+/// mount, else a read-only one; `userxattr` inside a user namespace.
+pub fn options(lowers: &[PathBuf], upper_work: Option<(&Path, &Path)>, userxattr: bool) -> String {
+    let list: Vec<String> = lowers.iter().map(|l| escape(l)).collect();
+    let mut data = format!("lowerdir={}", list.join(":"));
+    if let Some((upper, work)) = upper_work {
+        data.push_str(&format!(",upperdir={},workdir={}", escape(upper), escape(work)));
+    }
+    if userxattr {
+        data.push_str(",userxattr");
+    }
+    data
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_escape_and_order() {
+        let lowers = vec![PathBuf::from("/l/top"), PathBuf::from("/l/a,b:c")];
+        assert_eq!(options(&lowers, None, false), "lowerdir=/l/top:/l/a\\,b\\:c");
+        assert_eq!(
+            options(&lowers[..1], Some((Path::new("/u"), Path::new("/w"))), true),
+            "lowerdir=/l/top,upperdir=/u,workdir=/w,userxattr"
+        );
+    }
 }

@@ -98,18 +98,6 @@ fn mount_on(
     mount(source, fd_path(target.as_fd()).as_str(), fstype, flags, data).with_context(|| format!("mount {what}"))
 }
 
-/// Escapes a path for overlayfs's comma- and colon-separated options.
-fn overlay_escape(p: &Path) -> String {
-    let mut s = String::new();
-    for c in p.to_string_lossy().chars() {
-        if matches!(c, ',' | ':' | '\\') {
-            s.push('\\');
-        }
-        s.push(c);
-    }
-    s
-}
-
 /// Mounts the root filesystem at its target and returns a descriptor of it.
 fn mount_rootfs(rootfs: &RootfsPlan) -> Result<(OwnedFd, PathBuf)> {
     match rootfs {
@@ -120,14 +108,9 @@ fn mount_rootfs(rootfs: &RootfsPlan) -> Result<(OwnedFd, PathBuf)> {
             target,
             userxattr,
         } => {
-            let extra = if *userxattr { ",userxattr" } else { "" };
-            let tail = format!(
-                ",upperdir={},workdir={}{extra}",
-                overlay_escape(upper),
-                overlay_escape(work)
-            );
-            let absolute: Vec<String> = lowers.iter().rev().map(|l| overlay_escape(l)).collect();
-            let mut data = format!("lowerdir={}{tail}", absolute.join(":"));
+            let top_first: Vec<PathBuf> = lowers.iter().rev().cloned().collect();
+            let upper_work = Some((upper.as_path(), work.as_path()));
+            let mut data = crate::layers::overlay::options(&top_first, upper_work, *userxattr);
             // mount(2) takes at most a page of options. Images with many layers
             // exceed it: name the layers relative to their common parent instead,
             // from inside it (we are a throwaway process, chdir is ours).
@@ -137,12 +120,11 @@ fn mount_rootfs(rootfs: &RootfsPlan) -> Result<(OwnedFd, PathBuf)> {
                     .and_then(Path::parent)
                     .context("layer path without parent")?;
                 nix::unistd::chdir(parent).with_context(|| format!("chdir {}", parent.display()))?;
-                let relative: Vec<String> = lowers
+                let relative: Vec<PathBuf> = top_first
                     .iter()
-                    .rev()
-                    .map(|l| overlay_escape(l.strip_prefix(parent).unwrap_or(l)))
+                    .map(|l| l.strip_prefix(parent).unwrap_or(l).to_path_buf())
                     .collect();
-                data = format!("lowerdir={}{tail}", relative.join(":"));
+                data = crate::layers::overlay::options(&relative, upper_work, *userxattr);
                 if data.len() >= 4096 {
                     bail!("the image has too many layers ({}) for one overlay mount", lowers.len());
                 }
@@ -507,14 +489,7 @@ fn mask_paths(root: BorrowedFd<'_>) -> Result<()> {
 /// Builds the whole tree; returns a descriptor of the root, ready for pivot.
 pub fn prepare_rootfs(plan: &InitPlan) -> Result<OwnedFd> {
     // Nothing we mount may propagate back to the host.
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .context("make the mount namespace private")?;
+    crate::sys::mount::make_private().context("make the mount namespace private")?;
     let (root, _target) = mount_rootfs(&plan.rootfs)?;
     let r = root.as_fd();
 

@@ -49,9 +49,10 @@ pub fn write_atomic(path: &Path, data: &[u8], durability: Durability) -> Result<
         drop(f);
         fs::rename(&tmp, path)?;
         if durability == Durability::Durable
-            && let Some(dir) = path.parent() {
-                File::open(dir)?.sync_all()?;
-            }
+            && let Some(dir) = path.parent()
+        {
+            File::open(dir)?.sync_all()?;
+        }
         Ok(())
     })();
     if let Err(e) = result {

@@ -156,6 +156,20 @@ pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, set: u64, clear: u64) 
     check(r).map(drop)
 }
 
+/// Makes every mount of this (new) mount namespace private, so that nothing
+/// mounted here propagates back to the host.
+pub fn make_private() -> io::Result<()> {
+    use nix::mount::{MsFlags, mount};
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(io::Error::from)
+}
+
 /// pivot_root(".", ".") after chdir into the new root, then detaches the old
 /// root stacked on top of it: the old root is never reachable again, and no
 /// directory is needed for it inside the container (youki and runc do the same).
