@@ -8,8 +8,13 @@
 #[macro_use]
 mod common;
 
+mod attach;
 mod concurrency;
 mod harness;
 mod image;
 mod lifecycle;
+mod options;
 mod run;
+mod security;
+mod signals;
+mod system;
