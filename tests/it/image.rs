@@ -443,3 +443,57 @@ both! {
         env.casco(["images", "-q", "--no-trunc"]).run().success().stdout_is(&format!("{used}\n"));
     }
 }
+
+/// Entries of a store directory (`layers`, `blobs/sha256`, ...) other than
+/// lock files; empty when the directory is absent.
+fn store_entries(env: &TestEnv, sub: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(env.store_root().join(sub)) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".lock"))
+        .collect();
+    names.sort();
+    names
+}
+
+both! {
+    /// podman 4.3.1: `rmi` of one of an image's two names only untags it (the
+    /// layers stay); `rmi` of the last name deletes the image. `rmi -f` of an
+    /// image a running container uses removes the container (its process
+    /// dies) and the image. Either way the store keeps no layer and no blob of
+    /// a deleted image.
+    fn rmi_leaves_no_layer_or_blob(env) {
+        let id = env.import_busybox("bb");
+        env.casco(["tag", "bb", "other"]).run().success();
+        let layers = store_entries(&env, "layers");
+        assert!(!layers.is_empty(), "no layer in the store after import");
+        env.casco(["rmi", "bb"]).run().success().stdout_is("Untagged: localhost/bb:latest\n");
+        assert_eq!(inspect_image(&env, "other")["Id"], json!(bare(&id)));
+        assert_eq!(store_entries(&env, "layers"), layers);
+        env.casco(["run", "--rm", "other", "true"]).run().success();
+        env.casco(["rmi", "other"])
+            .run()
+            .success()
+            .stdout_is(&format!("Untagged: localhost/other:latest\nDeleted: {}\n", bare(&id)));
+        assert_eq!(store_entries(&env, "layers"), Vec::<String>::new(), "layers left after rmi");
+        assert_eq!(store_entries(&env, "blobs/sha256"), Vec::<String>::new(), "blobs left after rmi");
+
+        env.import_busybox("bb");
+        env.casco(["run", "-d", "--name", "up", "bb", "sleep", "1000"]).run().success();
+        let pid = env.inspect_container("up")["State"]["Pid"].as_i64().unwrap_or(0);
+        assert!(pid > 0);
+        env.casco(["rmi", "-f", "bb"]).run().success();
+        env.casco(["ps", "-aq"]).run().success().stdout_is("");
+        env.casco(["images", "-q"]).run().success().stdout_is("");
+        wait_until("the container's process to go", std::time::Duration::from_secs(10), || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map_or(true, |s| s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')))
+        });
+        assert_eq!(store_entries(&env, "layers"), Vec::<String>::new(), "layers left after rmi -f");
+        assert_eq!(store_entries(&env, "blobs/sha256"), Vec::<String>::new(), "blobs left after rmi -f");
+        assert_no_leftovers(&env);
+    }
+}

@@ -8,9 +8,14 @@
 #[macro_use]
 mod common;
 
+mod attach;
 mod concurrency;
 mod harness;
 mod image;
 mod lifecycle;
 mod man;
+mod options;
 mod run;
+mod security;
+mod signals;
+mod system;
