@@ -36,6 +36,7 @@ pub fn main() -> ExitCode {
     let _ = sys::set_dumpable(false);
     trampoline::run_if_joiner();
     container::runtime::run_if_monitor();
+    namespaces::init::run_if_init();
 
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,

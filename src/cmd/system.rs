@@ -201,11 +201,48 @@ pub fn info(store: &Store, a: InfoArgs) -> Result<ExitStatus> {
         },
         "version": {"Version": env!("CARGO_PKG_VERSION"), "OsArch": format!("linux/{}", image::host_arch())},
     });
-    print_value(&v, a.format.as_deref(), |v| {
+    // JSON output keeps podman's JSON keys; templates see its Go field names.
+    let fmt = a.format.as_deref();
+    let view = if fmt.is_some_and(|f| f.contains("{{")) {
+        go_field_names(&v)
+    } else {
+        v
+    };
+    print_value(&view, fmt, |v| {
         let mut s = String::new();
         yaml(v, 0, &mut s);
         s
     })
+}
+
+/// podman's `info` templates name Go struct fields (`.Host.Security.Rootless`,
+/// `.Store.GraphRoot`) where its JSON has `host.security.rootless`.
+fn go_field_names(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| {
+                    let name = match k.as_str() {
+                        "cgroupVersion" => "CgroupsVersion".to_string(),
+                        "idMappings" => "IDMappings".into(),
+                        "uidmap" => "UIDMap".into(),
+                        "gidmap" => "GIDMap".into(),
+                        "ociRuntime" => "OCIRuntime".into(),
+                        "os" => "OS".into(),
+                        other => {
+                            let mut c = other.chars();
+                            c.next()
+                                .map(|f| f.to_uppercase().chain(c).collect())
+                                .unwrap_or_default()
+                        }
+                    };
+                    (name, go_field_names(x))
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(go_field_names).collect()),
+        other => other.clone(),
+    }
 }
 
 /// One object as JSON, through a template, or in the verb's default text.

@@ -229,7 +229,9 @@ fn launch(store: &Store, id: &str, wiring: &Wiring) -> Result<Launched> {
                 }
             }
             Wiring::Detached => {
-                let sin = if cfg.interactive {
+                // With a terminal, input goes through the pty master (which the
+                // monitor feeds); a pipe is for -i alone.
+                let sin = if cfg.interactive && !cfg.tty {
                     let (r, w) = pipe()?;
                     io.stdin = Some(w);
                     Some(r)

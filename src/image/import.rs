@@ -96,7 +96,16 @@ pub fn import(store: &Store, opts: &ImportOptions) -> Result<String> {
         bail!("{}: empty input, not a tar archive", opts.source);
     }
     let blob_size = blob.size();
+    let blob_was_there = blobs::has_blob(store, &blob.digest());
     let blob_digest = blob.commit(store, None)?;
+    // A refused archive leaves nothing behind, not even its blob (unless an
+    // earlier import had stored the very same bytes).
+    let forget_blob = |e: anyhow::Error| {
+        if !blob_was_there && let Ok(p) = blobs::blob_path(store, &blob_digest) {
+            let _ = std::fs::remove_file(p);
+        }
+        e
+    };
     let blob_path = blobs::blob_path(store, &blob_digest)?;
 
     // 2. Unpack it into a staging layer (as root of a user namespace when rootless).
@@ -135,10 +144,11 @@ pub fn import(store: &Store, opts: &ImportOptions) -> Result<String> {
         }
     };
     let unpacked = if rootless {
-        crate::namespaces::userns::run_in_userns(store.id_mapping(), do_unpack)?
+        crate::namespaces::userns::run_in_userns(store.id_mapping(), do_unpack)
     } else {
-        do_unpack()?
-    };
+        do_unpack()
+    }
+    .map_err(forget_blob)?;
     for w in &unpacked.warnings {
         crate::output::warn(w);
     }

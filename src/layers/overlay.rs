@@ -12,7 +12,7 @@ use crate::namespaces::userns::{IdMapping, run_in_child};
 /// rootless containers mount it). Called once, when a store is made.
 pub fn probe(tmp: &Path, rootless: bool) -> Result<()> {
     let dir = tmp.join(format!(".tmp-{}-overlay-probe", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
+    let _ = crate::layers::store::remove_all(&dir);
     for d in ["lower", "upper", "work", "merged"] {
         fs::create_dir_all(dir.join(d)).with_context(|| format!("create {}", dir.display()))?;
     }
@@ -33,7 +33,7 @@ pub fn probe(tmp: &Path, rootless: bool) -> Result<()> {
         fs::write(d.join("merged/probe"), b"ok").context("write through overlay")?;
         Ok(())
     });
-    let _ = fs::remove_dir_all(&dir);
+    let _ = crate::layers::store::remove_all(&dir);
     result
 }
 

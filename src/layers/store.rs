@@ -155,9 +155,10 @@ pub fn remove_tree(store: &Store, path: &Path) -> Result<()> {
     }
 }
 
-/// remove_dir_all that also copes with directories without write permission
-/// (a layer may hold a 0555 directory), and treats a missing path as removed.
-fn remove_all(path: &Path) -> io::Result<()> {
+/// remove_dir_all that also copes with directories without permissions (a
+/// layer may hold a 0555 directory; overlayfs leaves a mode-000 work/work),
+/// and treats a missing path as removed.
+pub fn remove_all(path: &Path) -> io::Result<()> {
     match fs::remove_dir_all(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),

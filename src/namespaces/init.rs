@@ -17,8 +17,10 @@ use crate::sys;
 
 /// The descriptors the child gets from its parent.
 pub struct ChildChannels {
-    /// Read end: one byte once the user-namespace maps are written (userns only).
-    pub go: Option<OwnedFd>,
+    /// Read end of the lifeline: end-of-file once the parent is gone; with a
+    /// user namespace, first one byte once the maps are written.
+    pub go: OwnedFd,
+    pub wait_for_maps: bool,
     /// Write end, close-on-exec: the error report.
     pub error: OwnedFd,
     /// The container's stdin/stdout/stderr, or None for a tty / /dev/null.
@@ -27,6 +29,8 @@ pub struct ChildChannels {
     pub tty_socket: Option<OwnedFd>,
     /// A cgroup v2 cgroup.procs to join by writing (clone3 was unavailable).
     pub join_cgroup: Option<std::path::PathBuf>,
+    /// `--init`: the sealed copy of casco to continue from.
+    pub sealed: Option<OwnedFd>,
 }
 
 /// An error with the exit code the parent should report.
@@ -45,7 +49,7 @@ fn fail(code: u8, e: anyhow::Error) -> ChildError {
 /// Entry point of the child; never returns.
 pub fn child_main(plan: &InitPlan, ch: ChildChannels) -> ! {
     sys::process::set_process_name("casco-init");
-    let mut error_pipe = File::from(
+    let error_pipe = File::from(
         ch.error
             .try_clone()
             .unwrap_or_else(|_| sys::process::exit_now(ENGINE as i32)),
@@ -54,28 +58,70 @@ pub fn child_main(plan: &InitPlan, ch: ChildChannels) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
+    report(error_pipe, err)
+}
+
+/// Sends the error to the parent and exits with its code.
+fn report(mut error_pipe: File, err: ChildError) -> ! {
     let mut msg = vec![err.code];
     msg.extend_from_slice(err.message.as_bytes());
     let _ = error_pipe.write_all(&msg);
     sys::process::exit_now(err.code as i32)
 }
 
+/// The rest of a `--init` container's set-up, handed to the sealed copy.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Continuation {
+    plan: InitPlan,
+    error: RawFd,
+    stdio: [Option<RawFd>; 3],
+    tty_socket: Option<RawFd>,
+}
+
+/// argv[0] of a `--init` container's first process once it re-exec'd.
+pub const INIT_ARGV0: &str = "casco-init";
+
+/// Called first in `main`: when this process is a `--init` container's first
+/// process, re-exec'd from the sealed copy, finish setting the container up.
+pub fn run_if_init() {
+    let Some(c) = crate::handoff::receive::<Continuation>(INIT_ARGV0) else {
+        return;
+    };
+    let error = File::from(crate::handoff::adopt(c.error));
+    let error_report = error
+        .try_clone()
+        .unwrap_or_else(|_| sys::process::exit_now(ENGINE as i32));
+    let stdio = c.stdio.map(|f| f.map(crate::handoff::adopt));
+    let tty_socket = c.tty_socket.map(crate::handoff::adopt);
+    let err = match set_up_and_exec(&c.plan, stdio, tty_socket) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    drop(error);
+    report(error_report, err)
+}
+
 fn run(plan: &InitPlan, ch: ChildChannels) -> Result<std::convert::Infallible, ChildError> {
     // Wait until the parent has written our user-namespace maps: until then we
     // have no usable ID and no capability over anything.
-    if let Some(go) = ch.go {
+    let mut go = File::from(ch.go);
+    if ch.wait_for_maps {
         let mut b = [0u8; 1];
-        if !matches!(File::from(go).read(&mut b), Ok(1)) {
+        if !matches!(go.read(&mut b), Ok(1)) {
             sys::process::exit_now(ENGINE as i32);
         }
         let _ = sys::set_dumpable(false);
     }
     // Die with the parent (casco run or the monitor): a container is never left
-    // without the process that records its end.
+    // without the process that records its end. If the parent died before the
+    // signal was armed, the lifeline has hung up already (getppid() cannot
+    // tell: it is 0 in a new PID namespace).
     let _ = sys::process::set_parent_death_signal(libc::SIGKILL);
-    if nix::unistd::getppid().as_raw() == 1 {
+    let mut pfd = [nix::poll::PollFd::new(go.as_fd(), nix::poll::PollFlags::POLLIN)];
+    if nix::poll::poll(&mut pfd, nix::poll::PollTimeout::ZERO).unwrap_or(0) > 0 {
         sys::process::exit_now(ENGINE as i32);
     }
+    drop(go);
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
 
     // Join the cgroup first, then unshare the cgroup namespace so its root is
@@ -94,6 +140,34 @@ fn run(plan: &InitPlan, ch: ChildChannels) -> Result<std::convert::Infallible, C
             .context("bring up the loopback interface")
             .map_err(|e| fail(ENGINE, e))?;
     }
+    // `--init`: PID 1 stays for the container's life, so it must not be the
+    // host's casco. Become the sealed copy now, while the host's dynamic
+    // loader is still reachable; it carries on from here. Exec also ties the
+    // process's memory to the container's user namespace, so a rootless
+    // `exec` may enter it.
+    if let Some(sealed) = &ch.sealed {
+        let raw = |f: &Option<OwnedFd>| f.as_ref().map(|f| f.as_raw_fd());
+        let c = Continuation {
+            plan: plan.clone(),
+            error: ch.error.as_raw_fd(),
+            stdio: [raw(&ch.stdio[0]), raw(&ch.stdio[1]), raw(&ch.stdio[2])],
+            tty_socket: raw(&ch.tty_socket),
+        };
+        let mut keep = vec![c.error];
+        keep.extend(c.stdio.iter().flatten());
+        keep.extend(c.tty_socket);
+        let e = crate::handoff::exec_with(crate::handoff::Target::Fd(sealed.as_fd()), INIT_ARGV0, &c, &keep);
+        return Err(fail(ENGINE, e.context("exec the sealed init")));
+    }
+    set_up_and_exec(plan, ch.stdio, ch.tty_socket)
+}
+
+/// Root filesystem, pivot, hostname, terminal, credentials, exec.
+fn set_up_and_exec(
+    plan: &InitPlan,
+    stdio: [Option<OwnedFd>; 3],
+    tty_socket: Option<OwnedFd>,
+) -> Result<std::convert::Infallible, ChildError> {
     let root = rootfs::prepare_rootfs(plan).map_err(|e| fail(ENGINE, e))?;
     sys::mount::pivot_into(root.as_fd())
         .context("pivot_root into the container")
@@ -103,7 +177,7 @@ fn run(plan: &InitPlan, ch: ChildChannels) -> Result<std::convert::Infallible, C
         .context("set the hostname")
         .map_err(|e| fail(ENGINE, e))?;
 
-    setup_stdio(plan, ch.stdio, ch.tty_socket).map_err(|e| fail(ENGINE, e))?;
+    setup_stdio(plan, stdio, tty_socket).map_err(|e| fail(ENGINE, e))?;
     exec_process(&plan.process)
 }
 

@@ -42,8 +42,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 /// Everything the container's first process needs, computed before the clone
-/// (the child gets it by inheritance; nothing is serialised).
-#[derive(Debug, Clone)]
+/// (the child gets it by inheritance; only a `--init` container's first
+/// process passes it on, to the sealed copy of casco it becomes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InitPlan {
     pub rootfs: RootfsPlan,
     pub mounts: Vec<MountPlan>,
@@ -64,7 +65,7 @@ pub struct InitPlan {
     pub process: ProcessPlan,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum RootfsPlan {
     Overlay {
         lowers: Vec<PathBuf>,

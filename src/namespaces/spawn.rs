@@ -31,10 +31,15 @@ pub struct Spawned {
 /// child restores an empty mask before exec).
 pub fn spawn(plan: &InitPlan, userns: Option<&IdMapping>, stdio: [Option<OwnedFd>; 3]) -> Result<Spawned> {
     let (err_r, err_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe")?;
-    let go = match userns {
-        Some(_) => Some(nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe")?),
-        None => None,
+    let sealed = if plan.process.init {
+        Some(crate::trampoline::sealed_self().context("prepare the init")?)
+    } else {
+        None
     };
+    // The child's lifeline: only this process holds the write end, so the
+    // child sees end-of-file there once we are gone (and, with a user
+    // namespace, reads one byte from it once its maps are written).
+    let (go_r, go_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe")?;
     let tty = if plan.process.tty {
         Some(socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC).context("socketpair")?)
     } else {
@@ -71,10 +76,7 @@ pub fn spawn(plan: &InitPlan, userns: Option<&IdMapping>, stdio: [Option<OwnedFd
     }
     .context("create the container's namespaces")?;
     let Some(pid) = child else {
-        let (go_r, _go_w) = match go {
-            Some((r, w)) => (Some(r), Some(w)),
-            None => (None, None),
-        };
+        drop(go_w);
         drop(err_r);
         let (tty_parent, tty_child) = match tty {
             Some((p, c)) => (Some(p), Some(c)),
@@ -85,14 +87,17 @@ pub fn spawn(plan: &InitPlan, userns: Option<&IdMapping>, stdio: [Option<OwnedFd
             plan,
             ChildChannels {
                 go: go_r,
+                wait_for_maps: userns.is_some(),
                 error: err_w,
                 stdio,
                 tty_socket: tty_child,
                 join_cgroup: join_v2,
+                sealed,
             },
         )
     };
     drop(err_w);
+    drop(go_r);
     drop(stdio);
     let (tty_parent, tty_child) = match tty {
         Some((p, c)) => (Some(p), Some(c)),
@@ -105,11 +110,10 @@ pub fn spawn(plan: &InitPlan, userns: Option<&IdMapping>, stdio: [Option<OwnedFd
         let _ = nix::sys::wait::waitpid(pid, None);
         e
     };
-    if let (Some(map), Some((go_r, go_w))) = (userns, go) {
-        drop(go_r);
+    let mut go_w = File::from(go_w);
+    if let Some(map) = userns {
         write_mappings(pid, map).map_err(fail_child)?;
-        File::from(go_w)
-            .write_all(b"1")
+        go_w.write_all(b"1")
             .context("release the container")
             .map_err(fail_child)?;
     }
@@ -133,6 +137,9 @@ pub fn spawn(plan: &InitPlan, userns: Option<&IdMapping>, stdio: [Option<OwnedFd
         let code = if code == 0 { ENGINE } else { code };
         return Err(anyhow::Error::new(Coded::new(code, message)));
     }
+    // The child has exec'd: its lifeline is no longer needed (PDEATHSIG, set
+    // before the check, covers the rest of its life).
+    drop(go_w);
     let start_time = sys::process::process_start_time(pid.as_raw()).unwrap_or(0);
     Ok(Spawned {
         pid,
