@@ -191,33 +191,68 @@ fn full_image_name(n: &str) -> Option<String> {
         .map(|r| r.to_string())
 }
 
+/// One `ps --format json` row, in podman's key order and types.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PsRow<'a> {
+    auto_remove: bool,
+    command: &'a [String],
+    created_at: String,
+    exited: bool,
+    exited_at: i64,
+    exit_code: i32,
+    id: &'a str,
+    image: String,
+    #[serde(rename = "ImageID")]
+    image_id: &'a str,
+    is_infra: bool,
+    labels: Option<&'a std::collections::BTreeMap<String, String>>,
+    mounts: Vec<&'a str>,
+    names: [&'a str; 1],
+    namespaces: serde_json::Map<String, Value>,
+    networks: [&'a str; 0],
+    pid: i32,
+    pod: &'a str,
+    pod_name: &'a str,
+    ports: Option<()>,
+    size: Option<()>,
+    started_at: i64,
+    state: &'a str,
+    status: String,
+    created: i128,
+}
+
+fn ps_row(c: &Container, now: time::Nanos) -> PsRow<'_> {
+    PsRow {
+        auto_remove: c.config.auto_remove,
+        command: &c.config.args,
+        created_at: time::ago(c.config.created, now),
+        exited: c.state.status == Status::Exited,
+        exited_at: unix_secs(c.state.finished_at),
+        exit_code: c.state.exit_code.unwrap_or(0),
+        id: &c.config.id,
+        image: full_image_name(&c.config.image_name).unwrap_or_else(|| c.config.image_name.clone()),
+        image_id: &c.config.image_id,
+        is_infra: false,
+        labels: (!c.config.labels.is_empty()).then_some(&c.config.labels),
+        mounts: c.config.mounts.iter().map(|m| m.destination.as_str()).collect(),
+        names: [&c.config.name],
+        namespaces: serde_json::Map::new(),
+        networks: [],
+        pid: if c.state.is_running() { c.state.pid } else { 0 },
+        pod: "",
+        pod_name: "",
+        ports: None,
+        size: None,
+        started_at: unix_secs(c.state.started_at),
+        state: c.state.status.name(),
+        status: status_string(c, now),
+        created: c.config.created / 1_000_000_000,
+    }
+}
+
 fn ps_json(c: &Container) -> Value {
-    json!({
-        "AutoRemove": c.config.auto_remove,
-        "Command": c.config.args,
-        "CreatedAt": time::ago(c.config.created, time::now_nanos()),
-        "Exited": c.state.status == Status::Exited,
-        "ExitedAt": unix_secs(c.state.finished_at),
-        "ExitCode": c.state.exit_code.unwrap_or(0),
-        "Id": c.config.id,
-        "Image": full_image_name(&c.config.image_name).unwrap_or_else(|| c.config.image_name.clone()),
-        "ImageID": c.config.image_id,
-        "IsInfra": false,
-        "Labels": if c.config.labels.is_empty() { Value::Null } else { json!(c.config.labels) },
-        "Mounts": c.config.mounts.iter().map(|m| m.destination.clone()).collect::<Vec<_>>(),
-        "Names": [c.config.name],
-        "Namespaces": {},
-        "Networks": [],
-        "Pid": if c.state.is_running() { c.state.pid } else { 0 },
-        "Pod": "",
-        "PodName": "",
-        "Ports": Value::Null,
-        "Size": Value::Null,
-        "StartedAt": unix_secs(c.state.started_at),
-        "State": c.state.status.name(),
-        "Status": status_string(c, time::now_nanos()),
-        "Created": c.config.created / 1_000_000_000,
-    })
+    serde_json::to_value(ps_row(c, time::now_nanos())).unwrap_or(Value::Null)
 }
 
 fn ps_template_row(c: &Container, no_trunc: bool, now: time::Nanos) -> Value {
@@ -349,7 +384,7 @@ pub fn ps(store: &Store, a: PsArgs) -> Result<ExitStatus> {
     }
     match fmt {
         Format::Json => {
-            let rows: Vec<Value> = kept.iter().map(ps_json).collect();
+            let rows: Vec<PsRow> = kept.iter().map(|c| ps_row(c, now)).collect();
             writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         }
         Format::Template { tmpl, table } => {

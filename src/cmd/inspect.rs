@@ -71,7 +71,13 @@ pub fn container_json(store: &Store, c: &Container, size: bool) -> Value {
         }),
         crate::store::Driver::Vfs => json!({"Name": "vfs", "Data": {"Dir": dir.join("rootfs")}}),
     };
-    let image_cfg = &cfg.image_config["config"];
+    // The image outlives its containers (rmi refuses, rmi -f removes them first).
+    let image_config = crate::image::load(store, &cfg.image_id)
+        .ok()
+        .flatten()
+        .and_then(|rec| crate::image::config(store, &rec).ok())
+        .unwrap_or(Value::Null);
+    let image_cfg = &image_config["config"];
     let mut v = json!({
         "Id": cfg.id,
         "Created": time::rfc3339_nanos(cfg.created),

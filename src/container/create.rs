@@ -528,7 +528,6 @@ pub fn create(store: &Store, opts: &ContainerOptions, image_ref: &str, command: 
             .pidfile
             .as_ref()
             .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
-        image_config: image_config.clone(),
     };
 
     let dir = store.container_dir(&id);

@@ -79,9 +79,6 @@ pub struct ContainerConfig {
     pub auto_remove: bool,
     #[serde(default)]
     pub pidfile: Option<PathBuf>,
-    /// The image's config, for inspect (Config.*, ExposedPorts, ...).
-    #[serde(default)]
-    pub image_config: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,9 +174,15 @@ pub fn is_not_found(e: &anyhow::Error) -> bool {
 
 /// The current boot, so that a state from before a reboot is not believed.
 pub fn boot_id() -> String {
-    fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
+    // Read once per process: `ps` asks for every running container.
+    static BOOT_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BOOT_ID
+        .get_or_init(|| {
+            fs::read_to_string("/proc/sys/kernel/random/boot_id")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default()
+        })
+        .clone()
 }
 
 pub fn config_path(store: &Store, id: &str) -> PathBuf {
