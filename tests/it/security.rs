@@ -446,3 +446,61 @@ fn userns_keep_id_rootless() {
         out.report("keep-id: want (own UID, own GID, image files 0:0), and the bind-mounted file owned by the caller")
     );
 }
+
+/// A user with no ranges in /etc/subuid and /etc/subgid still runs containers
+/// rootless, in a user namespace that maps only their own ID (container root),
+/// and casco says so in one warning line. Image files owned by other IDs (the
+/// busybox image's /home/tester, 1000:1000) cannot keep their owners there:
+/// the import reports them instead of silently changing them.
+#[test]
+fn single_id_user_namespace_without_subordinate_ranges() {
+    let env = TestEnv::rootless_as(NOSUB_USER);
+    let out = env
+        .casco(["import", busybox_tar().to_str().unwrap(), "bb"])
+        .run()
+        .success();
+    assert!(
+        out.stderr.contains("no subordinate ID ranges")
+            && out.stderr.lines().filter(|l| l.contains("subordinate")).count() == 1,
+        "{}",
+        out.report("one warning about the missing ranges")
+    );
+    assert!(
+        out.stderr.contains("home/tester"),
+        "{}",
+        out.report("the unrepresentable owner is reported")
+    );
+    let user = user_named(NOSUB_USER).unwrap();
+    let out = env
+        .casco([
+            "run",
+            "--rm",
+            "bb",
+            "sh",
+            "-c",
+            "id -u; cat /proc/self/uid_map; ls -ln /bin/busybox",
+        ])
+        .run()
+        .success();
+    let lines = out.lines();
+    assert_eq!(lines[0], "0", "{}", out.stdout);
+    let map: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        map,
+        ["0", &user.uid.to_string(), "1"],
+        "only the user's own ID is mapped: {}",
+        out.stdout
+    );
+    assert_eq!(lines.len(), 3, "one map line: {}", out.stdout);
+    assert!(
+        lines[2].contains(" 0        0 "),
+        "image files owned by root stay root's: {}",
+        out.stdout
+    );
+    env.casco(["run", "-d", "--name", "s", "bb", "sleep", "100"])
+        .run()
+        .success();
+    env.casco(["exec", "s", "true"]).run().success();
+    env.casco(["rm", "-f", "s"]).run().success();
+    assert_no_leftovers(&env);
+}

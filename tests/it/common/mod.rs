@@ -94,10 +94,18 @@ pub struct User {
 
 /// The `casco-test` account, if it exists.
 pub fn test_user() -> Option<User> {
+    user_named(TEST_USER)
+}
+
+/// The user without subordinate ID ranges that `.ci/setup` creates.
+pub const NOSUB_USER: &str = "casco-nosub";
+
+/// An account from /etc/passwd, if it exists.
+pub fn user_named(name: &str) -> Option<User> {
     let passwd = fs::read_to_string("/etc/passwd").ok()?;
     for line in passwd.lines() {
         let f: Vec<&str> = line.split(':').collect();
-        if f.len() >= 4 && f[0] == TEST_USER {
+        if f.len() >= 4 && f[0] == name {
             return Some(User {
                 name: f[0].to_string(),
                 uid: f[2].parse().ok()?,
@@ -381,9 +389,14 @@ impl TestEnv {
 
     /// Commands run as `casco-test` with a clean environment.
     pub fn rootless() -> TestEnv {
+        TestEnv::rootless_as(TEST_USER)
+    }
+
+    /// Commands run as the user `name` (created by `.ci/setup`).
+    pub fn rootless_as(name: &str) -> TestEnv {
         require_root("rootless tests");
         let user =
-            test_user().unwrap_or_else(|| panic!("rootless tests need the {TEST_USER} user: run `bash .ci/setup`"));
+            user_named(name).unwrap_or_else(|| panic!("rootless tests need the {name} user: run `bash .ci/setup`"));
         let runtime = PathBuf::from(format!("/run/user/{}", user.uid));
         assert!(
             runtime.is_dir(),
