@@ -96,6 +96,26 @@ impl BlobWriter {
     pub fn path(&self) -> &Path {
         &self.tmp
     }
+
+    /// Finishes writing and keeps the temp file (for [`commit_tmp`] later,
+    /// possibly from another process); its digest is [`BlobWriter::digest`].
+    pub fn keep(mut self) -> Result<PathBuf> {
+        let file = self.file.take().context("blob already committed")?;
+        file.sync_all()
+            .with_context(|| format!("sync {}", self.tmp.display()))?;
+        Ok(self.tmp.clone())
+    }
+}
+
+/// Moves a kept temp file into place as blob `digest` (already verified by
+/// whoever wrote it). If the blob is there already, the temp file goes.
+pub fn commit_tmp(store: &Store, tmp: &Path, digest: &str) -> Result<()> {
+    let dest = blob_path(store, digest)?;
+    if dest.exists() {
+        let _ = fs::remove_file(tmp);
+        return Ok(());
+    }
+    fs::rename(tmp, &dest).with_context(|| format!("store blob {digest}"))
 }
 
 impl Write for BlobWriter {

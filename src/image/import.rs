@@ -1,23 +1,19 @@
 //! `import`: a root filesystem (tarball, stdin, or directory) becomes a
-//! one-layer image.
-//!
-//! The source is first copied whole into the blob store (hashed on the way),
-//! then unpacked from there: the blob is exactly what was given, and the
-//! unpack reads from the page cache. Rootless, the unpack runs as root of a user
-//! namespace so that files keep their owners.
+//! one-layer image. The bytes are taken in once (stored as a blob, hashed,
+//! decompressed and unpacked in the same pass); rootless, that happens as root
+//! of a user namespace so that files keep their owners.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, BufReader};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::image::{self, ImageRecord, blobs, change, reference::Reference};
-use crate::layers::archive::{self, Compression};
-use crate::layers::store::{self as layer_store, BlobRef, LayerRecord, Staging};
-use crate::layers::unpack::{self, UnpackOptions};
+use crate::layers::archive;
+use crate::layers::ingest::{self, Expect, Ingested};
+use crate::layers::store::{self as layer_store, LayerRecord};
 use crate::store::Store;
 use crate::store::lock::{Lock, Mode};
 use crate::util::time;
@@ -30,27 +26,10 @@ pub struct ImportOptions<'a> {
     pub message: Option<&'a str>,
 }
 
-/// What the unpacking step reports back (from a child process when rootless).
-#[derive(Debug, Serialize, Deserialize)]
-struct Unpacked {
-    staging: std::path::PathBuf,
-    diff_id: String,
-    size: u64,
-    warnings: Vec<String>,
-}
-
 /// The store-wide lock that layer garbage collection takes exclusive: whoever
 /// is about to reference existing layers holds it shared.
 pub fn layers_gc_lock(store: &Store, mode: Mode) -> Result<Lock> {
     Lock::acquire(&store.layers_dir().join(".gc.lock"), mode, Some("the layer store"))
-}
-
-pub fn media_type_for(c: Compression) -> &'static str {
-    match c {
-        Compression::None => "application/vnd.oci.image.layer.v1.tar",
-        Compression::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
-        Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
-    }
 }
 
 /// Imports and returns the new image's ID.
@@ -70,108 +49,51 @@ pub fn import(store: &Store, opts: &ImportOptions) -> Result<String> {
     for c in opts.changes {
         change::apply(&mut config, c).with_context(|| format!("--change {c:?}"))?;
     }
+    if opts.source.starts_with("http://") || opts.source.starts_with("https://") {
+        bail!("importing from a URL is not supported yet: download the file and import it");
+    }
     layer_store::clean_stale_tmp(store);
     // Garbage collection must not take our blobs and layers before the image
     // record that references them exists.
     let gc = layers_gc_lock(store, Mode::Shared)?;
 
-    // 1. The source, whole, into a blob.
-    let mut blob = blobs::BlobWriter::new(store)?;
-    if opts.source.starts_with("http://") || opts.source.starts_with("https://") {
-        bail!("importing from a URL is not supported yet: download the file and import it");
-    }
-    if opts.source == "-" {
-        io::copy(&mut io::stdin().lock(), &mut blob).context("read the tarball from standard input")?;
-    } else {
-        let path = Path::new(opts.source);
+    let source = opts.source.to_string();
+    let store_c = store.clone();
+    let ingested: Ingested = store.in_context(move || {
+        if source == "-" {
+            return ingest::ingest(&store_c, io::stdin().lock(), &Expect::default())
+                .context("import the tarball from standard input");
+        }
+        let path = Path::new(&source);
         let md = std::fs::metadata(path).with_context(|| format!("open {}", path.display()))?;
         if md.is_dir() {
-            archive::pack_dir(path, &mut blob).with_context(|| format!("archive directory {}", path.display()))?;
-        } else {
-            let mut f = File::open(path).with_context(|| format!("open {}", path.display()))?;
-            io::copy(&mut f, &mut blob).with_context(|| format!("read {}", path.display()))?;
+            // A directory is archived first (into the store's temp space).
+            let mut packed = blobs::BlobWriter::new(&store_c)?;
+            archive::pack_dir(path, &mut packed).with_context(|| format!("archive directory {}", path.display()))?;
+            let tmp = packed.keep()?;
+            let r = File::open(&tmp)
+                .map_err(anyhow::Error::from)
+                .and_then(|f| ingest::ingest(&store_c, BufReader::with_capacity(256 * 1024, f), &Expect::default()));
+            let _ = std::fs::remove_file(&tmp);
+            return r;
         }
-    }
-    if blob.size() == 0 {
-        bail!("{}: empty input, not a tar archive", opts.source);
-    }
-    let blob_size = blob.size();
-    let blob_was_there = blobs::has_blob(store, &blob.digest());
-    let blob_digest = blob.commit(store, None)?;
-    // A refused archive leaves nothing behind, not even its blob (unless an
-    // earlier import had stored the very same bytes).
-    let forget_blob = |e: anyhow::Error| {
-        if !blob_was_there && let Ok(p) = blobs::blob_path(store, &blob_digest) {
-            let _ = std::fs::remove_file(p);
+        let f = File::open(path).with_context(|| format!("open {}", path.display()))?;
+        if md.len() == 0 {
+            bail!("{}: empty file, not a tar archive", path.display());
         }
-        e
-    };
-    let blob_path = blobs::blob_path(store, &blob_digest)?;
-
-    // 2. Unpack it into a staging layer (as root of a user namespace when rootless).
-    let rootless = store.rootless;
-    let store_c = store.clone();
-    let compression = {
-        let mut f = File::open(&blob_path).with_context(|| format!("open {}", blob_path.display()))?;
-        let mut magic = [0u8; 4];
-        let n = f.read(&mut magic).unwrap_or(0);
-        Compression::sniff(&magic[..n])
-    };
-    let do_unpack = move || -> Result<Unpacked> {
-        let staging = Staging::new(&store_c)?;
-        let result = (|| {
-            let f = File::open(&blob_path).with_context(|| format!("open {}", blob_path.display()))?;
-            let (dec, _) = archive::decompress(io::BufReader::with_capacity(256 * 1024, f))?;
-            let mut hashing = archive::HashingReader::new(dec);
-            let report = unpack::unpack(&mut hashing, &staging.diff_path(), &UnpackOptions { rootless })?;
-            io::copy(&mut hashing, &mut io::sink()).context("read the end of the archive")?;
-            Ok(Unpacked {
-                staging: staging.path().to_path_buf(),
-                diff_id: hashing.digest(),
-                size: report.size,
-                warnings: report.warnings,
-            })
-        })();
-        match result {
-            Ok(u) => {
-                std::mem::forget(staging);
-                Ok(u)
-            }
-            Err(e) => {
-                let _ = staging.discard(&store_c);
-                Err(e)
-            }
-        }
-    };
-    let unpacked = if rootless {
-        crate::namespaces::userns::run_in_userns(store.id_mapping(), do_unpack)
-    } else {
-        do_unpack()
-    }
-    .map_err(forget_blob)?;
-    for w in &unpacked.warnings {
+        ingest::ingest(&store_c, BufReader::with_capacity(256 * 1024, f), &Expect::default())
+            .with_context(|| format!("import {}", path.display()))
+    })?;
+    for w in &ingested.warnings {
         crate::output::warn(w);
     }
-    let chain_id = layer_store::chain_id(None, &unpacked.diff_id);
-    let layer = LayerRecord {
-        chain_id: chain_id.clone(),
-        diff_id: unpacked.diff_id.clone(),
-        parent: None,
-        size: unpacked.size,
-        created: now,
-        blob: Some(BlobRef {
-            digest: blob_digest.clone(),
-            media_type: media_type_for(compression).into(),
-            size: blob_size,
-        }),
-    };
-    Staging::adopt(unpacked.staging).commit(store, &layer)?;
+    let layer: LayerRecord = ingest::commit(store, ingested, None)?;
+    let blob = layer.blob.clone().context("layer without blob")?;
 
-    // 3. Config, manifest, record, name.
-    config["rootfs"]["diff_ids"] = json!([unpacked.diff_id]);
+    config["rootfs"]["diff_ids"] = json!([layer.diff_id]);
     config["history"] = json!([{
         "created": created,
-        "created_by": format!("/bin/sh -c #(nop) ADD file:{} in / ", &blob_digest["sha256:".len()..]),
+        "created_by": format!("/bin/sh -c #(nop) ADD file:{} in / ", &blob.digest["sha256:".len()..]),
         "comment": opts.message.unwrap_or("imported from tarball"),
     }]);
     let config_bytes = serde_json::to_vec(&config).context("encode image config")?;
@@ -187,9 +109,9 @@ pub fn import(store: &Store, opts: &ImportOptions) -> Result<String> {
         id: id.clone(),
         digest: manifest_digest,
         manifest_media_type: "application/vnd.oci.image.manifest.v1+json".into(),
-        layers: vec![chain_id],
+        layers: vec![layer.chain_id.clone()],
         created: now,
-        size: unpacked.size,
+        size: layer.size,
         added: now,
         names: Vec::new(),
     };

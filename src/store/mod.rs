@@ -191,6 +191,21 @@ impl Store {
         })
     }
 
+    /// Runs `f` where store files can be written with any owner: directly as
+    /// root, or rootless as root of a user namespace with the store's mapping
+    /// (a child process; `f`'s result travels back as JSON).
+    pub fn in_context<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Serialize + serde::de::DeserializeOwned,
+        F: FnOnce() -> Result<T>,
+    {
+        if self.rootless {
+            crate::namespaces::userns::run_in_userns(self.id_mapping(), f)
+        } else {
+            f()
+        }
+    }
+
     pub fn driver(&self) -> Driver {
         self.config.driver
     }
