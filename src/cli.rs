@@ -101,6 +101,21 @@ pub enum Command {
     Info(InfoArgs),
     /// Show version information
     Version(VersionArgs),
+    /// Copy an image from a registry into the store
+    Pull(PullArgs),
+    /// Copy an image from the store to a registry
+    Push(PushArgs),
+    /// Log in to a registry
+    Login(LoginArgs),
+    /// Log out of a registry
+    Logout(LogoutArgs),
+    /// Write images to an archive
+    Save(SaveArgs),
+    /// Read images from an archive
+    Load(LoadArgs),
+    /// Inspect manifests
+    #[command(subcommand)]
+    Manifest(ManifestCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,6 +172,195 @@ pub enum ImageCommand {
     Rm(RmiArgs),
     /// Remove images that have no name and no container
     Prune(ImagePruneArgs),
+    /// Copy an image from a registry into the store
+    Pull(PullArgs),
+    /// Copy an image from the store to a registry
+    Push(PushArgs),
+    /// Write images to an archive
+    Save(SaveArgs),
+    /// Read images from an archive
+    Load(LoadArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ManifestCommand {
+    /// Show the manifest (or manifest list) of an image in a registry
+    Inspect(ManifestInspectArgs),
+}
+
+/// How to reach a registry: the flags pull, push, login and friends share.
+#[derive(Debug, Clone, Args, Default)]
+pub struct RegistryOptions {
+    /// Require HTTPS and verify certificates (--tls-verify=false allows plain
+    /// HTTP and unverified TLS) [default: true, or false for a registry marked
+    /// insecure in registries.conf]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub tls_verify: Option<bool>,
+
+    /// Use the certificates in this directory (*.crt, client.cert, client.key)
+    /// for this call, instead of /etc/containers/certs.d/HOST:PORT
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+
+    /// Credentials for this call: USER:PASSWORD (or USER, to be asked)
+    #[arg(long, value_name = "USER[:PASSWORD]")]
+    pub creds: Option<String>,
+
+    /// Credentials file [default: $XDG_RUNTIME_DIR/containers/auth.json]
+    #[arg(long, env = "REGISTRY_AUTH_FILE", value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PullArgs {
+    #[command(flatten)]
+    pub registry: RegistryOptions,
+
+    /// Print nothing but the image ID
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Pull every tag of the repository
+    #[arg(short = 'a', long)]
+    pub all_tags: bool,
+
+    /// Platform to pull from a manifest list: OS/ARCH[/VARIANT]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+
+    /// Architecture to pull from a manifest list
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+
+    /// Operating system to pull from a manifest list
+    #[arg(long, value_name = "OS")]
+    pub os: Option<String>,
+
+    /// Architecture variant to pull from a manifest list (e.g. v8)
+    #[arg(long, value_name = "VARIANT")]
+    pub variant: Option<String>,
+
+    /// Image to pull: [REGISTRY/]NAME[:TAG|@DIGEST]
+    pub image: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PushArgs {
+    #[command(flatten)]
+    pub registry: RegistryOptions,
+
+    /// Compress layers with this algorithm when they are not already: gzip (default) or zstd
+    #[arg(long, value_name = "ALGORITHM")]
+    pub compression_format: Option<String>,
+
+    /// Write the pushed manifest's digest to this file
+    #[arg(long, value_name = "FILE")]
+    pub digestfile: Option<PathBuf>,
+
+    /// Manifest type: oci (default) or v2s2 (Docker)
+    #[arg(short = 'f', long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Print no progress
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Image in the store
+    pub image: String,
+
+    /// Where to push [default: the image's name]
+    pub destination: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LoginArgs {
+    /// Registry host[:port] [default: the first unqualified-search registry]
+    pub registry: Option<String>,
+
+    /// User name
+    #[arg(short = 'u', long, value_name = "USER")]
+    pub username: Option<String>,
+
+    /// Password (prefer --password-stdin)
+    #[arg(short = 'p', long, value_name = "PASSWORD")]
+    pub password: Option<String>,
+
+    /// Read the password from standard input
+    #[arg(long)]
+    pub password_stdin: bool,
+
+    /// Print the user name stored for the registry
+    #[arg(long)]
+    pub get_login: bool,
+
+    /// Credentials file [default: $XDG_RUNTIME_DIR/containers/auth.json]
+    #[arg(long, env = "REGISTRY_AUTH_FILE", value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+
+    /// Require HTTPS and verify certificates
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub tls_verify: Option<bool>,
+
+    /// Use the certificates in this directory for this call
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogoutArgs {
+    /// Registry host[:port]
+    pub registry: Option<String>,
+
+    /// Remove the credentials of every registry
+    #[arg(short = 'a', long)]
+    pub all: bool,
+
+    /// Credentials file [default: $XDG_RUNTIME_DIR/containers/auth.json]
+    #[arg(long, env = "REGISTRY_AUTH_FILE", value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SaveArgs {
+    /// Write to this file (or directory, for oci-dir) instead of standard output
+    #[arg(short = 'o', long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
+    /// Archive format: docker-archive (default), oci-archive, oci-dir
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Put several images in one docker-archive (implied by naming several)
+    #[arg(short = 'm', long)]
+    pub multi_image_archive: bool,
+
+    /// Print no progress
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Images to save
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// Read from this archive instead of standard input
+    #[arg(short = 'i', long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+
+    /// Print no progress
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManifestInspectArgs {
+    #[command(flatten)]
+    pub registry: RegistryOptions,
+
+    /// Image in a registry
+    pub image: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -293,6 +497,17 @@ pub struct ContainerOptions {
     /// Remove the container when it exits
     #[arg(long)]
     pub rm: bool,
+
+    /// When to pull the image: missing (default), always, never, newer
+    #[arg(long, value_name = "POLICY", num_args = 0..=1, default_missing_value = "always")]
+    pub pull: Option<String>,
+
+    #[command(flatten)]
+    pub registry: RegistryOptions,
+
+    /// Print nothing while pulling
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Clone, Args)]

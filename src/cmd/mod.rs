@@ -4,12 +4,13 @@
 mod container;
 mod image;
 mod inspect;
+mod registry;
 mod run;
 mod system;
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
+use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, ManifestCommand, SystemCommand};
 use crate::exit::{AlreadyReported, ExitStatus, code_of};
 use crate::store::Store;
 
@@ -51,6 +52,13 @@ pub fn dispatch(cli: Cli) -> Result<ExitStatus> {
         Command::System(SystemCommand::Prune(a)) => system::prune(&store, a),
         Command::System(SystemCommand::Df(a)) => system::df(&store, a),
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(&store, a),
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => registry::pull(&store, a),
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => registry::push(&store, a),
+        Command::Login(a) => registry::login(&store, a),
+        Command::Logout(a) => registry::logout(&store, a),
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => registry::save(&store, a),
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => registry::load(&store, a),
+        Command::Manifest(ManifestCommand::Inspect(a)) => registry::manifest_inspect(&store, a),
         Command::Version(_) => unreachable!("handled above"),
     }
 }
