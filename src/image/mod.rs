@@ -8,6 +8,7 @@
 pub mod blobs;
 pub mod change;
 pub mod import;
+pub mod progress;
 pub mod reference;
 pub mod remove;
 

@@ -102,10 +102,8 @@ pub fn collect_garbage(store: &Store) -> Result<()> {
     }
     for chain in layer_store::list(store)? {
         if layers.contains(&chain) {
-            if let Ok(Some(rec)) = layer_store::load(store, &chain)
-                && let Some(b) = rec.blob
-            {
-                blobs.insert(b.digest);
+            if let Ok(Some(rec)) = layer_store::load(store, &chain) {
+                blobs.extend(rec.blob.into_iter().chain(rec.alternates).map(|b| b.digest));
             }
             continue;
         }

@@ -204,6 +204,7 @@ pub fn commit(store: &Store, ing: Ingested, parent: Option<&str>) -> Result<Laye
         size: ing.size,
         created: crate::util::time::now_nanos(),
         blob: Some(ing.blob),
+        alternates: Vec::new(),
     };
     if !Staging::adopt(ing.staging).commit(store, &rec)? {
         // The same layer was already there: keep its record.

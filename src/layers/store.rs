@@ -38,6 +38,9 @@ pub struct LayerRecord {
     pub created: time::Nanos,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blob: Option<BlobRef>,
+    /// The same tar, compressed otherwise (made by `push`), kept for reuse.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternates: Vec<BlobRef>,
 }
 
 /// ChainID(L₀) = DiffID(L₀); ChainID(Lₙ) = sha256(ChainID(Lₙ₋₁) + " " + DiffID(Lₙ)).
