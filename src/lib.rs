@@ -20,6 +20,7 @@ pub mod monitor;
 pub mod namespaces;
 #[macro_use]
 pub mod output;
+pub mod registry;
 pub mod store;
 pub mod sys;
 pub mod trampoline;
