@@ -5,6 +5,10 @@
 //!
 //! The types here are shared by the submodules.
 
+pub mod auth;
+pub mod base64;
+pub mod config;
+
 use std::fmt;
 
 /// A user name and a secret (a password or, for a credential helper that
@@ -50,5 +54,3 @@ impl Endpoint {
         }
     }
 }
-
-pub mod config;
