@@ -43,3 +43,8 @@ impl Endpoint {
         if self.registry == "docker.io" { "registry-1.docker.io" } else { &self.registry }
     }
 }
+
+pub mod error;
+pub mod manifest;
+
+pub use error::RegistryError;
