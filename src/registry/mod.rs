@@ -44,6 +44,7 @@ impl Endpoint {
     }
 }
 
+pub mod certs;
 pub mod error;
 pub mod manifest;
 
