@@ -45,6 +45,7 @@ impl Endpoint {
 }
 
 pub mod certs;
+pub mod client;
 pub mod error;
 pub mod manifest;
 
