@@ -818,3 +818,102 @@ fn client_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Client>();
 }
+
+/// `openssl s_server -WWW` in a directory: a TLS server (one connection at
+/// a time) that serves files, enough for a ping and a blob.
+struct TlsServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl TlsServer {
+    fn start(dir: &std::path::Path, certs: &std::path::Path, require_client_cert: bool) -> TlsServer {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut cmd = std::process::Command::new("openssl");
+        cmd.args(["s_server", "-quiet", "-WWW", "-accept", &format!("127.0.0.1:{port}")])
+            .arg("-cert")
+            .arg(certs.join("server.crt"))
+            .arg("-key")
+            .arg(certs.join("server.key"))
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if require_client_cert {
+            cmd.arg("-Verify").arg("1").arg("-CAfile").arg(certs.join("ca.crt"));
+        }
+        let child = cmd
+            .spawn()
+            .expect("this test needs the openssl command (package openssl)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "openssl s_server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        TlsServer { child, port }
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn tls_trust_comes_from_the_certs_dir() {
+    let certs = tempfile::tempdir().unwrap();
+    crate::registry::certs::tests::make_certs(certs.path());
+    let root = tempfile::tempdir().unwrap();
+    // s_server refuses paths with ':' (digests): a tag list it is.
+    let tags_dir = root.path().join("v2/lib/x/tags");
+    std::fs::create_dir_all(&tags_dir).unwrap();
+    std::fs::write(tags_dir.join("list"), r#"{"name":"lib/x","tags":["over-tls"]}"#).unwrap();
+    let blob = vec!["over-tls".to_string()];
+
+    // certs.d/127.0.0.1:PORT holds the CA (and a client certificate).
+    let base = tempfile::tempdir().unwrap();
+    let fetch = |port: u16, verify: bool, with_ca: bool, with_client: bool| -> Result<Vec<String>> {
+        let registry = format!("127.0.0.1:{port}");
+        let host_dir = base.path().join(&registry);
+        let _ = std::fs::remove_dir_all(&host_dir);
+        std::fs::create_dir(&host_dir).unwrap();
+        if with_ca {
+            std::fs::copy(certs.path().join("ca.crt"), host_dir.join("ca.crt")).unwrap();
+        }
+        if with_client {
+            std::fs::copy(certs.path().join("client.cert"), host_dir.join("client.cert")).unwrap();
+            std::fs::copy(certs.path().join("client.key"), host_dir.join("client.key")).unwrap();
+        }
+        let tls = TlsSettings::for_registry_in(&registry, None, verify, &[base.path().to_path_buf()])?;
+        let ep = Endpoint {
+            registry,
+            repository: "lib/x".into(),
+            insecure: false,
+        };
+        let c = Client::new(
+            ep,
+            ClientOptions {
+                tls,
+                ..ClientOptions::default()
+            },
+        )?;
+        c.list_tags("lib/x")
+    };
+
+    let s = TlsServer::start(root.path(), certs.path(), false);
+    assert_eq!(fetch(s.port, true, true, false).unwrap(), blob);
+    let e = fetch(s.port, true, false, false).unwrap_err();
+    assert!(format!("{e:#}").contains("https://"), "an unknown CA must fail: {e:#}");
+    // --tls-verify=false: the certificate is not checked.
+    assert_eq!(fetch(s.port, false, false, false).unwrap(), blob);
+    drop(s);
+
+    let s = TlsServer::start(root.path(), certs.path(), true);
+    assert_eq!(fetch(s.port, true, true, true).unwrap(), blob);
+    assert!(
+        fetch(s.port, true, true, false).is_err(),
+        "the server requires a client certificate"
+    );
+}
