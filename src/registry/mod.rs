@@ -54,3 +54,10 @@ impl Endpoint {
         }
     }
 }
+
+pub mod certs;
+pub mod client;
+pub mod error;
+pub mod manifest;
+
+pub use error::RegistryError;
