@@ -29,6 +29,7 @@ use crate::layers::ingest::{self, Expect, Ingested};
 use crate::layers::store::{self as layer_store, LayerRecord};
 use crate::store::Store;
 use crate::store::lock::Mode;
+use crate::store::record::{self, Durability};
 use crate::util::time;
 
 /// A layer may unpack to at most this many times its archived size (plus a
@@ -467,7 +468,7 @@ fn commit_images(
     for (p, cs) in planned.iter().zip(chains) {
         let mut records: Vec<LayerRecord> = Vec::new();
         let mut parent: Option<&str> = None;
-        for c in cs {
+        for (c, l) in cs.iter().zip(&p.layers) {
             let rec = match pending.remove(c) {
                 Some(ing) => {
                     for w in &ing.warnings {
@@ -475,7 +476,11 @@ fn commit_images(
                     }
                     ingest::commit(store, ing, parent)?
                 }
-                None => layer_store::load(store, c)?.with_context(|| format!("layer {c} vanished from the store"))?,
+                None => {
+                    let rec =
+                        layer_store::load(store, c)?.with_context(|| format!("layer {c} vanished from the store"))?;
+                    keep_layer_blob(store, rec, l)?
+                }
             };
             records.push(rec);
             parent = Some(c);
@@ -487,17 +492,20 @@ fn commit_images(
                 p.config_digest
             );
         }
-        let (manifest_digest, media_type) = match &p.manifest {
-            Some((raw, mt)) => (blobs::write_blob(store, raw)?, mt.clone()),
-            None => {
+        let id = config_digest["sha256:".len()..].to_string();
+        let existing = image::load(store, &id)?;
+        let (manifest_digest, media_type) = match (&existing, &p.manifest) {
+            // The image is here already (pulled, or loaded before): its
+            // manifest stays; the load only adds names.
+            (Some(e), _) if blobs::has_blob(store, &e.digest) => (e.digest.clone(), e.manifest_media_type.clone()),
+            (_, Some((raw, mt))) => (blobs::write_blob(store, raw)?, mt.clone()),
+            (_, None) => {
                 let refs: Vec<&LayerRecord> = records.iter().collect();
                 let m = oci_manifest(&config_digest, p.config.len() as u64, &refs)?;
                 let bytes = m.to_string().context("encode manifest")?.into_bytes();
                 (blobs::write_blob(store, &bytes)?, media::OCI_MANIFEST.to_string())
             }
         };
-        let id = config_digest["sha256:".len()..].to_string();
-        let existing = image::load(store, &id)?;
         let rec = ImageRecord {
             id: id.clone(),
             digest: manifest_digest,
@@ -515,6 +523,69 @@ fn commit_images(
         ids.push(id);
     }
     Ok(ids)
+}
+
+/// An OCI layout's layer that the store already has (from another image),
+/// compressed otherwise: the layout's manifest names the layout's blob, so
+/// that blob is stored too, after checking that it holds the same tar, and
+/// recorded as an alternate of the layer (as `push` records the blobs it
+/// makes) so that garbage collection keeps it.
+fn keep_layer_blob(store: &Store, rec: LayerRecord, l: &PlannedLayer) -> Result<LayerRecord> {
+    let Some(want) = &l.blob_digest else { return Ok(rec) };
+    let known = rec.blob.iter().chain(&rec.alternates).any(|b| &b.digest == want);
+    if known && blobs::has_blob(store, want) {
+        return Ok(rec);
+    }
+    let f = std::fs::File::open(&l.file).with_context(|| format!("open {}", l.file.display()))?;
+    let mut out = blobs::BlobWriter::new(store)?;
+    let tee = TeeReader {
+        inner: f,
+        out: &mut out,
+    };
+    let (dec, compression) = crate::layers::archive::decompress(BufReader::with_capacity(256 * 1024, tee))?;
+    let mut hashed = crate::layers::archive::HashingReader::new(dec);
+    std::io::copy(&mut hashed, &mut std::io::sink()).with_context(|| format!("read layer {}", l.name))?;
+    let diff_id = hashed.digest();
+    drop(hashed);
+    if diff_id != rec.diff_id {
+        bail!(
+            "layer {}: uncompressed digest mismatch: expected {}, got {diff_id}",
+            l.name,
+            rec.diff_id
+        );
+    }
+    if let Some(size) = l.blob_size
+        && out.size() != size
+    {
+        bail!("layer {}: {} bytes where {size} were declared", l.name, out.size());
+    }
+    let size = out.size();
+    let digest = out.commit(store, Some(want))?;
+    let mut updated = rec.clone();
+    if !known {
+        updated.alternates.push(layer_store::BlobRef {
+            digest,
+            media_type: ingest::media_type_for(compression).into(),
+            size,
+        });
+        let path = layer_store::layer_dir(store, &rec.chain_id)?.join("layer.json");
+        record::write_json(&path, &updated, Durability::Durable)?;
+    }
+    Ok(updated)
+}
+
+/// Copies what is read into a blob writer.
+struct TeeReader<'a, R> {
+    inner: R,
+    out: &'a mut blobs::BlobWriter,
+}
+
+impl<R: Read> Read for TeeReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        std::io::Write::write_all(self.out, &buf[..n])?;
+        Ok(n)
+    }
 }
 
 /// Removes the records a failed load made, then the layers and blobs nothing

@@ -422,30 +422,82 @@ fn docker_made_archive_with_shared_layers_and_short_names() {
     assert_eq!(image::load(&s2, &r2.id).unwrap().unwrap().digest, r2.digest);
 }
 
-/// An OCI layout with a zstd layer, named as skopeo's `oci:DIR:v5` names it.
-fn oci_layout_zstd() -> (Vec<u8>, Vec<u8>, String) {
-    let tar = layer(&[("z/file", "zstd content")]);
-    let blob = zstd::encode_all(&tar[..], 3).unwrap();
-    let config = config_for(&[&tar]);
+/// An OCI layout of one image: its layers as (tar, blob as stored, media type).
+fn oci_layout(layers: &[(&[u8], Vec<u8>, &str)], ref_name: &str, created: &str) -> (Vec<u8>, String) {
+    let tars: Vec<&[u8]> = layers.iter().map(|l| l.0).collect();
+    let mut config: Value = serde_json::from_slice(&config_for(&tars)).unwrap();
+    config["created"] = json!(created);
+    let config = config.to_string().into_bytes();
+    let descs: Vec<Value> = layers
+        .iter()
+        .map(|(_, b, mt)| json!({"mediaType": mt, "digest": digest_of(b), "size": b.len()}))
+        .collect();
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": media::OCI_MANIFEST,
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest_of(&config), "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd", "digest": digest_of(&blob), "size": blob.len()}],
+        "layers": descs,
     })
     .to_string()
     .into_bytes();
     let index = json!({"schemaVersion": 2, "manifests": [{
         "mediaType": media::OCI_MANIFEST, "digest": digest_of(&manifest), "size": manifest.len(),
-        "annotations": {media::REF_NAME: "v5"}}]});
+        "annotations": {media::REF_NAME: ref_name}}]});
     let mut t = TarBuf::new();
     t.dir("blobs").dir("blobs/sha256");
-    for b in [&blob, &config, &manifest] {
+    for b in layers.iter().map(|l| &l.1).chain([&config, &manifest]) {
         t.file(&format!("blobs/sha256/{}", hex(&digest_of(b))), b);
     }
     t.file("oci-layout", br#"{"imageLayoutVersion": "1.0.0"}"#);
     t.file("index.json", index.to_string().as_bytes());
-    (t.finish(), tar, digest_of(&manifest))
+    (t.finish(), digest_of(&manifest))
+}
+
+/// An OCI layout with a zstd layer, named as skopeo's `oci:DIR:v5` names it.
+fn oci_layout_zstd() -> (Vec<u8>, Vec<u8>, String) {
+    let tar = layer(&[("z/file", "zstd content")]);
+    let blob = zstd::encode_all(&tar[..], 3).unwrap();
+    let (layout, manifest) = oci_layout(
+        &[(&tar, blob, "application/vnd.oci.image.layer.v1.tar+zstd")],
+        "v5",
+        "2024-05-01T10:00:00Z",
+    );
+    (layout, tar, manifest)
+}
+
+#[test]
+fn a_known_layer_compressed_otherwise_keeps_the_layout_blob() {
+    let tar = layer(&[("shared", "same tar, two blobs")]);
+    let t = tempfile::tempdir().unwrap();
+    let s = open_store(t.path());
+    // The layer arrives first uncompressed, in a docker-archive...
+    load_bytes(&s, docker_archive(&[(&["first:1"], &[&tar])])).unwrap();
+    // ...then gzip-compressed in an OCI layout, as another image.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).unwrap();
+    let gz = gz.finish().unwrap();
+    let (layout, manifest) = oci_layout(
+        &[(&tar, gz.clone(), "application/vnd.oci.image.layer.v1.tar+gzip")],
+        "second:1",
+        "2024-06-01T00:00:00Z",
+    );
+    assert_eq!(load_bytes(&s, layout).unwrap(), ["localhost/second:1"]);
+    let second = image::resolve(&s, "second:1").unwrap();
+    assert_eq!(second.digest, manifest);
+    let l = layer_store::load(&s, &second.layers[0]).unwrap().unwrap();
+    assert_eq!(l.alternates[0].digest, digest_of(&gz));
+
+    // Garbage collection after the first image goes keeps the gzip blob.
+    let first = image::resolve(&s, "docker.io/library/first:1").unwrap();
+    crate::image::remove::remove_image(&s, &first, None, false).unwrap();
+    assert!(blobs::has_blob(&s, &digest_of(&gz)));
+    let out = t.path().join("second.tar");
+    save(&s, &[(second, None)], Format::OciArchive, SaveTo::Path(out.clone())).unwrap();
+    let entries = tar_entries(&fs::read(&out).unwrap());
+    assert_eq!(
+        entry(&entries, &format!("blobs/sha256/{}", hex(&digest_of(&gz)))),
+        &gz[..]
+    );
 }
 
 #[test]
