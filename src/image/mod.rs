@@ -5,6 +5,7 @@
 //! layers' chain IDs. Names live in `ROOT/image-names/` as symlinks to the ID,
 //! so naming is one atomic rename and needs no lock.
 
+pub mod archive;
 pub mod blobs;
 pub mod change;
 pub mod import;
