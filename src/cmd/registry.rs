@@ -271,14 +271,13 @@ pub fn save(store: &Store, a: SaveArgs) -> Result<ExitStatus> {
         images.push((rec, matched));
     }
     let to = match (&a.output, format) {
-        (Some(p), Format::OciDir) => SaveTo::Dir(p.clone()),
         (None, Format::OciDir) => bail!("oci-dir needs -o DIRECTORY"),
-        (Some(p), _) => SaveTo::File(p.clone()),
+        (Some(p), _) => SaveTo::Path(p.clone()),
         (None, _) => {
             if io::stdout().is_terminal() {
                 bail!("refusing to write an archive to a terminal: give -o FILE or redirect standard output");
             }
-            SaveTo::Stdout
+            SaveTo::Writer(Box::new(io::BufWriter::with_capacity(256 * 1024, io::stdout())))
         }
     };
     archive::save(store, &images, format, to)?;
