@@ -15,6 +15,7 @@ mod image;
 mod lifecycle;
 mod man;
 mod options;
+mod registry;
 mod run;
 mod security;
 mod signals;
