@@ -117,12 +117,18 @@ fn split_name(n: &str) -> (String, String) {
     }
 }
 
+/// The REPOSITORY column of an image without a name: the repository it was
+/// pulled from by digest, as podman shows it, or `<none>`.
+fn untagged_repo(rec: &ImageRecord) -> String {
+    rec.repo_digests.first().and_then(|d| d.split('@').next()).unwrap_or("<none>").to_string()
+}
+
 fn image_json(rec: &ImageRecord, names: &[String], config: &Value, containers: usize) -> Value {
     json!({
         "Id": rec.id,
         "ParentId": "",
         "RepoTags": names,
-        "RepoDigests": names.iter().map(|n| format!("{}@{}", split_name(n).0, rec.digest)).collect::<Vec<_>>(),
+        "RepoDigests": rec.repo_digests(names),
         "Size": rec.size,
         "SharedSize": 0,
         "VirtualSize": rec.size,
@@ -263,7 +269,7 @@ pub fn images(store: &Store, a: ImagesArgs) -> Result<ExitStatus> {
                 let list = if n.is_empty() { vec![String::new()] } else { n.clone() };
                 for name in list {
                     let (repo, tag) = if name.is_empty() {
-                        ("<none>".into(), "<none>".into())
+                        (untagged_repo(r), "<none>".into())
                     } else {
                         split_name(&name)
                     };
@@ -289,7 +295,7 @@ pub fn images(store: &Store, a: ImagesArgs) -> Result<ExitStatus> {
             });
             for (r, n, _) in &rows {
                 let list: Vec<(String, String)> = if n.is_empty() {
-                    vec![("<none>".into(), "<none>".into())]
+                    vec![(untagged_repo(r), "<none>".into())]
                 } else {
                     n.iter().map(|x| split_name(x)).collect()
                 };

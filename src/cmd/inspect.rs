@@ -207,18 +207,13 @@ fn dir_size(p: &std::path::Path) -> u64 {
 pub fn image_json(store: &Store, rec: &ImageRecord) -> Result<Value> {
     let cfg = image::config(store, rec)?;
     let names = image::names_of(store, &rec.id)?;
-    let repo = |n: &str| {
-        image::reference::Reference::parse_local(n)
-            .map(|r| r.repository())
-            .unwrap_or_else(|_| n.to_string())
-    };
     let history: Vec<Value> = cfg["history"].as_array().cloned().unwrap_or_default();
     let c = &cfg["config"];
     Ok(json!({
         "Id": rec.id,
         "Digest": rec.digest,
         "RepoTags": names,
-        "RepoDigests": names.iter().map(|n| format!("{}@{}", repo(n), rec.digest)).collect::<Vec<_>>(),
+        "RepoDigests": rec.repo_digests(&names),
         "Parent": "",
         "Comment": history.first().and_then(|h| h["comment"].as_str()).unwrap_or(""),
         "Created": cfg["created"].as_str().unwrap_or(ZERO_TIME),

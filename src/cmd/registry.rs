@@ -285,6 +285,14 @@ pub fn save(store: &Store, a: SaveArgs) -> Result<ExitStatus> {
 }
 
 pub fn load(store: &Store, a: LoadArgs) -> Result<ExitStatus> {
+    if let Some(p) = &a.input
+        && p.is_dir()
+    {
+        for name in archive::load_dir(store, p)? {
+            outln!("Loaded image: {name}")?;
+        }
+        return Ok(ExitStatus::Success);
+    }
     let input: Box<dyn Read> = match &a.input {
         Some(p) => Box::new(BufReader::new(File::open(p).with_context(|| format!("open {}", p.display()))?)),
         None => {

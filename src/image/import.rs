@@ -114,6 +114,7 @@ pub fn import(store: &Store, opts: &ImportOptions) -> Result<String> {
         size: layer.size,
         added: now,
         names: Vec::new(),
+        repo_digests: Vec::new(),
     };
     image::save(store, &rec)?;
     drop(gc);

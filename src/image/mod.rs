@@ -49,11 +49,35 @@ pub struct ImageRecord {
     /// names index decides which of them still name this image.
     #[serde(default)]
     pub names: Vec<String>,
+    /// `REPOSITORY@DIGEST` references the image was pulled by: a digest
+    /// reference finds the image through these, and `images` shows the
+    /// repository of an image that has no tag.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repo_digests: Vec<String>,
 }
 
 impl ImageRecord {
     pub fn config_digest(&self) -> String {
         format!("sha256:{}", self.id)
+    }
+
+    /// podman's RepoDigests: `REPOSITORY@MANIFEST-DIGEST` for each name's
+    /// repository, and each digest reference it was pulled by.
+    pub fn repo_digests(&self, names: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for n in names {
+            let repo = Reference::parse_local(n).map(|r| r.repository()).unwrap_or_else(|_| n.clone());
+            let d = format!("{repo}@{}", self.digest);
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
+        for d in &self.repo_digests {
+            if !out.contains(d) {
+                out.push(d.clone());
+            }
+        }
+        out
     }
 }
 
@@ -217,6 +241,11 @@ pub fn resolve(store: &Store, query: &str) -> Result<ImageRecord> {
 /// [`resolve`], and the full name the query matched (None for an ID).
 pub fn resolve_named(store: &Store, query: &str) -> Result<(ImageRecord, Option<String>)> {
     let not_found = || anyhow::Error::new(ImageNotFound(query.to_string()));
+    if let Ok(r) = Reference::parse_local(query)
+        && let Some(digest) = &r.digest
+    {
+        return find_by_digest(store, &r, digest)?.map(|rec| (rec, None)).ok_or_else(not_found);
+    }
     if let Ok(r) = Reference::parse_local(query) {
         for cand in r.lookup_candidates() {
             if let Some(id) = id_for_name(store, &cand)
@@ -279,6 +308,35 @@ pub fn resolve_named(store: &Store, query: &str) -> Result<(ImageRecord, Option<
         }
     }
     Err(not_found())
+}
+
+/// The image a digest reference (`REPO@sha256:...`) names: one whose
+/// manifest has that digest and that was pulled by it or carries a name in
+/// that repository. Digest references are rare, so this reads the records
+/// rather than keeping another index.
+fn find_by_digest(store: &Store, r: &Reference, digest: &str) -> Result<Option<ImageRecord>> {
+    let dir = store.images_dir();
+    let names = names_by_id(store)?;
+    for cand in r.lookup_candidates() {
+        let Ok(c) = Reference::parse_local(&cand) else { continue };
+        let repo = c.repository();
+        let want = format!("{repo}@{digest}");
+        for e in fs::read_dir(&dir).with_context(|| format!("read {}", dir.display()))? {
+            let file = e?.file_name().to_string_lossy().into_owned();
+            let Some(id) = file.strip_suffix(".json").filter(|id| ids::is_full_id(id)) else { continue };
+            let Some(rec) = load(store, id)? else { continue };
+            if rec.digest != digest {
+                continue;
+            }
+            let named = names.get(id).is_some_and(|ns| {
+                ns.iter().any(|n| Reference::parse_local(n).is_ok_and(|x| x.repository() == repo))
+            });
+            if named || rec.repo_digests.contains(&want) {
+                return Ok(Some(rec));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// The image's config as JSON. The raw document is kept (not an oci-spec

@@ -79,6 +79,7 @@ const ACCEPT: &[&str] = &[
 
 /// Pulls one fully qualified reference.
 pub fn pull_reference(store: &Store, r: &Reference, opts: &PullOptions) -> Result<Pulled> {
+    layer_store::clean_stale_tmp(store);
     let client = opts.remote.client_for_pull(r)?;
     let repo = client.repository().to_string();
     let tag_or_digest = r.digest.clone().or_else(|| r.tag.clone()).unwrap_or_else(|| "latest".into());
@@ -90,7 +91,7 @@ pub fn pull_reference(store: &Store, r: &Reference, opts: &PullOptions) -> Resul
     let _ = descriptor;
 
     // The config: small, verified, and the image's identity.
-    let config_bytes = fetch_small(&client, &repo, &m.config, manifest::MAX_CONFIG)?;
+    let config_bytes = fetch_config(&client, &repo, &m.config, manifest::MAX_CONFIG)?;
     let config: Value = serde_json::from_slice(&config_bytes).with_context(|| format!("{r}: invalid image config"))?;
     serde_json::from_slice::<oci_spec::image::ImageConfiguration>(&config_bytes)
         .with_context(|| format!("{r}: the image config is not a valid OCI configuration"))?;
@@ -175,7 +176,17 @@ pub fn pull_reference(store: &Store, r: &Reference, opts: &PullOptions) -> Resul
         created,
         size,
         added: existing.as_ref().map(|e| e.added).unwrap_or_else(time::now_nanos),
-        names: existing.map(|e| e.names).unwrap_or_default(),
+        names: existing.as_ref().map(|e| e.names.clone()).unwrap_or_default(),
+        repo_digests: {
+            let mut v = existing.map(|e| e.repo_digests).unwrap_or_default();
+            if r.digest.is_some() {
+                let d = format!("{}@{}", r.repository(), r.digest.as_deref().unwrap_or_default());
+                if !v.contains(&d) {
+                    v.push(d);
+                }
+            }
+            v
+        },
     };
     image::save(store, &rec)?;
     drop(gc);
@@ -207,15 +218,15 @@ fn resolve_platform(
 }
 
 /// A small blob (the config), read whole with a size limit and verified.
-fn fetch_small(client: &Client, repo: &str, d: &Descriptor, limit: u64) -> Result<Vec<u8>> {
+fn fetch_config(client: &Client, repo: &str, d: &Descriptor, limit: u64) -> Result<Vec<u8>> {
     if d.size > limit {
-        bail!("blob {} is {} bytes, over the {limit}-byte limit", d.digest, d.size);
+        bail!("the image config {} is {} bytes, over the {limit}-byte limit", d.digest, d.size);
     }
     let mut body = client.get_blob(repo, &d.digest, 0)?.take(limit + 1);
     let mut data = Vec::with_capacity(d.size as usize);
     body.read_to_end(&mut data).with_context(|| format!("read blob {}", d.digest))?;
     if data.len() as u64 > limit {
-        bail!("blob {} is over the {limit}-byte limit", d.digest);
+        bail!("the image config {} is over the {limit}-byte limit", d.digest);
     }
     let got = blobs::digest_of(&data);
     if got != d.digest {

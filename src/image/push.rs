@@ -123,7 +123,7 @@ pub fn push(store: &Store, rec: &ImageRecord, dest: &Reference, opts: &PushOptio
         let layer = layer_store::load(store, chain)?.with_context(|| format!("layer {chain} is missing from the store"))?;
         let blob = blob_for(store, &layer, opts.compression)?;
         unchanged &= Some(&blob.digest) == layer.blob.as_ref().map(|b| &b.digest);
-        upload(store, &client, &repo, &blob, opts)?;
+        upload(store, &client, &repo, &blob, opts.progress)?;
         pushed_layers.push(blob);
     }
     let config_digest = rec.config_digest();
@@ -133,7 +133,8 @@ pub fn push(store: &Store, rec: &ImageRecord, dest: &Reference, opts: &PushOptio
         media_type: manifest::OCI_CONFIG.into(),
         size: config_bytes.len() as u64,
     };
-    upload(store, &client, &repo, &config_ref, opts)?;
+    opts.progress.message(&format!("Copying config {}", &rec.id[..12]));
+    upload(store, &client, &repo, &config_ref, &crate::image::progress::Silent)?;
 
     // The stored manifest, byte for byte, when nothing changed and the format
     // is its own; else a new one over the same config.
@@ -171,15 +172,21 @@ fn build_manifest(format: ManifestFormat, config: &BlobRef, layers: &[BlobRef]) 
 }
 
 /// Makes sure the registry has blob `b`: already there, mounted, or uploaded.
-fn upload(store: &Store, client: &crate::registry::client::Client, repo: &str, b: &BlobRef, opts: &PushOptions) -> Result<()> {
-    opts.progress.blob_start(&b.digest, b.size);
+fn upload(
+    store: &Store,
+    client: &crate::registry::client::Client,
+    repo: &str,
+    b: &BlobRef,
+    progress: &dyn Progress,
+) -> Result<()> {
+    progress.blob_start(&b.digest, b.size);
     if client.blob_exists(repo, &b.digest)?.is_some() {
-        opts.progress.blob_done(&b.digest, true);
+        progress.blob_done(&b.digest, true);
         return Ok(());
     }
     for from in mount_sources(store, client.host(), repo, &b.digest) {
         if client.mount_blob(repo, &b.digest, &from).unwrap_or(false) {
-            opts.progress.blob_done(&b.digest, true);
+            progress.blob_done(&b.digest, true);
             return Ok(());
         }
     }
@@ -187,7 +194,7 @@ fn upload(store: &Store, client: &crate::registry::client::Client, repo: &str, b
     client
         .upload_blob(repo, &b.digest, b.size, Box::new(BufReader::with_capacity(256 * 1024, f)))
         .with_context(|| format!("upload blob {}", b.digest))?;
-    opts.progress.blob_done(&b.digest, false);
+    progress.blob_done(&b.digest, false);
     Ok(())
 }
 

@@ -162,6 +162,11 @@ pub fn remove_tree(store: &Store, path: &Path) -> Result<()> {
 /// layer may hold a 0555 directory; overlayfs leaves a mode-000 work/work),
 /// and treats a missing path as removed.
 pub fn remove_all(path: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Ok(m) if !m.is_dir() => return fs::remove_file(path),
+        _ => {}
+    }
     match fs::remove_dir_all(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),

@@ -84,9 +84,8 @@ impl AuthPaths {
         if let Some(f) = &self.authfile {
             return f.clone();
         }
-        if self.euid == 0 {
-            return PathBuf::from("/run/containers/0/auth.json");
-        }
+        // containers/image: $XDG_RUNTIME_DIR when set (root too), else
+        // /run/containers/UID.
         match &self.runtime_dir {
             Some(d) => d.join("containers/auth.json"),
             None => PathBuf::from(format!("/run/containers/{}/auth.json", self.euid)),
@@ -634,8 +633,9 @@ esac
         p.runtime_dir = None;
         assert_eq!(p.write_path(), Path::new("/run/containers/1000/auth.json"));
         p.euid = 0;
-        p.runtime_dir = Some(dir.path().join("run"));
         assert_eq!(p.write_path(), Path::new("/run/containers/0/auth.json"));
+        p.runtime_dir = Some(dir.path().join("run"));
+        assert_eq!(p.write_path(), dir.path().join("run/containers/auth.json"));
         p.authfile = Some(dir.path().join("mine.json"));
         assert_eq!(p.write_path(), dir.path().join("mine.json"));
         assert_eq!(p.read_paths(), [dir.path().join("mine.json")]);

@@ -434,7 +434,10 @@ impl Client {
     }
 
     fn with_timeout(endpoint: Endpoint, opts: ClientOptions, idle: Duration) -> Result<Client> {
-        check_repo(&endpoint.repository)?;
+        // An empty repository: a client for the registry itself (login).
+        if !endpoint.repository.is_empty() {
+            check_repo(&endpoint.repository)?;
+        }
         let insecure = opts.insecure || endpoint.insecure || !opts.tls.verify;
         let mut tls = opts.tls;
         if insecure {

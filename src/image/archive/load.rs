@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
@@ -67,6 +67,18 @@ pub fn load(store: &Store, input: Box<dyn Read>) -> Result<Vec<String>> {
     layer_store::clean_stale_tmp(store);
     let (tar, _) = crate::layers::archive::decompress(input).context("read the archive")?;
     let spool = Spool::read(store, tar)?;
+    load_spool(store, spool)
+}
+
+/// Loads an unpacked layout from a directory (`load -i DIR`: an oci-dir, or
+/// an unpacked docker-archive), reading its files in place.
+pub fn load_dir(store: &Store, dir: &Path) -> Result<Vec<String>> {
+    layer_store::clean_stale_tmp(store);
+    let spool = Spool::from_dir(store, dir)?;
+    load_spool(store, spool)
+}
+
+fn load_spool(store: &Store, spool: Spool) -> Result<Vec<String>> {
     // docker 25 writes both an OCI layout and manifest.json; manifest.json has
     // the full names (its index.json has only the tag in ref.name).
     let planned = if spool.has("manifest.json") {
@@ -515,6 +527,7 @@ fn commit_images(
             size: records.iter().map(|r| r.size).sum(),
             added: existing.as_ref().map(|e| e.added).unwrap_or_else(time::now_nanos),
             names: existing.as_ref().map(|e| e.names.clone()).unwrap_or_default(),
+            repo_digests: Vec::new(),
         };
         if existing.is_none() {
             new_records.push(id.clone());

@@ -47,7 +47,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 
-pub use load::load;
+pub use load::{load, load_dir};
 pub use save::save;
 
 /// Media types and file names of the formats; kept here rather than shared

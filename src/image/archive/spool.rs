@@ -93,6 +93,43 @@ impl Spool {
         Ok(spool)
     }
 
+    /// Takes an unpacked layout (an oci-dir, or an unpacked docker-archive)
+    /// as it is: files are read in place, symlinks resolved inside the
+    /// directory, nothing else followed.
+    pub fn from_dir(store: &Store, root: &Path) -> Result<Spool> {
+        let mut r = [0u8; 8];
+        crate::sys::random_bytes(&mut r);
+        let dir = store
+            .tmp_dir()
+            .join(format!("{TMP_PREFIX}{}-{}-load", std::process::id(), ids::hex(&r)));
+        fs::create_dir(&dir).with_context(|| format!("create {}", dir.display()))?;
+        let mut spool = Spool {
+            dir,
+            entries: HashMap::new(),
+        };
+        let mut stack = vec![(root.to_path_buf(), String::new())];
+        while let Some((path, prefix)) = stack.pop() {
+            for e in fs::read_dir(&path).with_context(|| format!("read {}", path.display()))? {
+                let e = e.with_context(|| format!("read {}", path.display()))?;
+                let file = e.file_name().to_str().map(String::from).with_context(|| {
+                    format!("{} holds a name that is not UTF-8", path.display())
+                })?;
+                let name = if prefix.is_empty() { file } else { format!("{prefix}/{file}") };
+                let ft = e.file_type().with_context(|| format!("stat {}", e.path().display()))?;
+                if ft.is_dir() {
+                    stack.push((e.path(), name));
+                } else if ft.is_symlink() {
+                    let target = fs::read_link(e.path()).with_context(|| format!("read {}", e.path().display()))?;
+                    let target = resolve_symlink(&name, &target.to_string_lossy())?;
+                    spool.entries.insert(name, Entry::Link(target));
+                } else if ft.is_file() {
+                    spool.entries.insert(name, Entry::File(e.path()));
+                }
+            }
+        }
+        Ok(spool)
+    }
+
     fn fill(&mut self, input: impl Read) -> Result<()> {
         let mut archive = tar::Archive::new(input);
         let mut n = 0u64;
