@@ -3,13 +3,13 @@
 use anyhow::{Result, bail};
 
 use crate::cli::{AttachArgs, CreateArgs, ExecArgs, RunArgs};
-use crate::container::{self, create, runtime};
+use crate::container::{self, runtime};
 use crate::exit::ExitStatus;
 use crate::outln;
 use crate::store::Store;
 
 pub fn create(store: &Store, a: CreateArgs) -> Result<ExitStatus> {
-    let c = create::create(store, &a.opts, &a.image, &a.command)?;
+    let c = super::registry::create_container(store, &a.opts, &a.image, &a.command)?;
     outln!("{}", c.config.id)?;
     Ok(ExitStatus::Success)
 }
@@ -21,7 +21,7 @@ pub fn run(store: &Store, a: RunArgs) -> Result<ExitStatus> {
     if let Some(k) = &a.detach_keys {
         crate::monitor::attach::parse_detach_keys(k)?;
     }
-    let c = create::create(store, &a.opts, &a.image, &a.command)?;
+    let c = super::registry::create_container(store, &a.opts, &a.image, &a.command)?;
     let id = c.config.id.clone();
     crate::output::debug(|| format!("container {} created", &id[..12]));
     if a.detach {

@@ -55,7 +55,7 @@ impl BlobWriter {
         let tmp = store.tmp_dir().join(format!(
             "{}{}-{}-blob",
             crate::store::record::TMP_PREFIX,
-            std::process::id(),
+            crate::store::owner_pid(),
             ids::hex(&r)
         ));
         let file = File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;

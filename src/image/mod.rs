@@ -5,11 +5,15 @@
 //! layers' chain IDs. Names live in `ROOT/image-names/` as symlinks to the ID,
 //! so naming is one atomic rename and needs no lock.
 
+pub mod archive;
 pub mod blobs;
 pub mod change;
 pub mod import;
 pub mod progress;
+pub mod pull;
+pub mod push;
 pub mod reference;
+pub mod remote;
 pub mod remove;
 
 use std::collections::BTreeMap;
@@ -142,7 +146,7 @@ pub fn set_name(store: &Store, name: &str, id: &str) -> Result<Option<String>> {
     crate::sys::random_bytes(&mut r);
     let tmp = store
         .image_names_dir()
-        .join(format!("{}{}-{}", record::TMP_PREFIX, std::process::id(), ids::hex(&r)));
+        .join(format!("{}{}-{}", record::TMP_PREFIX, crate::store::owner_pid(), ids::hex(&r)));
     std::os::unix::fs::symlink(id, &tmp).with_context(|| format!("create {}", tmp.display()))?;
     if let Err(e) = fs::rename(&tmp, &path) {
         let _ = fs::remove_file(&tmp);

@@ -99,7 +99,7 @@ impl Staging {
         crate::sys::random_bytes(&mut r);
         let dir = store
             .tmp_dir()
-            .join(format!("{TMP_PREFIX}{}-{}-layer", std::process::id(), ids::hex(&r)));
+            .join(format!("{TMP_PREFIX}{}-{}-layer", crate::store::owner_pid(), ids::hex(&r)));
         fs::create_dir(&dir).with_context(|| format!("create {}", dir.display()))?;
         fs::create_dir(dir.join("diff")).with_context(|| format!("create {}/diff", dir.display()))?;
         Ok(Staging { dir })

@@ -5,6 +5,10 @@
 //!
 //! The types here are shared by the submodules.
 
+pub mod auth;
+pub mod base64;
+pub mod config;
+
 use std::fmt;
 
 /// A user name and a secret (a password or, for a credential helper that
@@ -17,7 +21,10 @@ pub struct Credentials {
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials").field("username", &self.username).field("password", &"<redacted>").finish()
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
     }
 }
 
@@ -40,6 +47,17 @@ impl Endpoint {
     /// The host the HTTP requests go to: docker.io's API lives on
     /// registry-1.docker.io.
     pub fn api_host(&self) -> &str {
-        if self.registry == "docker.io" { "registry-1.docker.io" } else { &self.registry }
+        if self.registry == "docker.io" {
+            "registry-1.docker.io"
+        } else {
+            &self.registry
+        }
     }
 }
+
+pub mod certs;
+pub mod client;
+pub mod error;
+pub mod manifest;
+
+pub use error::RegistryError;

@@ -25,6 +25,7 @@ pub mod record;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -79,9 +80,20 @@ pub struct Store {
     mapping: std::sync::OnceLock<crate::namespaces::userns::IdMapping>,
 }
 
+static OWNER_PID: OnceLock<u32> = OnceLock::new();
+
+/// The PID that temporary names in the store carry: the casco process that
+/// owns the work. A helper child (rootless work in a user namespace) keeps
+/// its parent's value, so a temp dir it makes is not swept as stale when it
+/// exits while its parent still has to commit it.
+pub fn owner_pid() -> u32 {
+    *OWNER_PID.get_or_init(std::process::id)
+}
+
 impl Store {
     /// Opens (making on first use) the store named by the global flags.
     pub fn open(global: &GlobalArgs) -> Result<Store> {
+        owner_pid();
         let uid = crate::sys::geteuid();
         let gid = crate::sys::getegid();
         let rootless = uid != 0;
