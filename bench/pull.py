@@ -280,6 +280,11 @@ def main():
                 regs.append(empty)
                 dt, _ = timed(tool.cmd("push", "-q", "--tls-verify=false", image, empty.ref("bench/big:v1")), env)
                 fresh[name].append(dt)
+                # What was pushed must be the image (checked untimed).
+                cfg = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--config", "--raw",
+                                      f"docker://{empty.ref('bench/big:v1')}"], capture_output=True, check=True).stdout
+                if sha256(cfg) != config_digest:
+                    die(f"{name} to an empty registry pushed config {sha256(cfg)}, expected {config_digest}")
                 empty.stop()
                 shutil.rmtree(empty.dir, ignore_errors=True)
         report("push to a new name in the same registry (blobs already there)", pushes, "casco push")
