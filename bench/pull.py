@@ -202,7 +202,8 @@ def report(title, times, base):
     b = median(times[base])
     for name, ts in times.items():
         m = median(ts)
-        print(f"  {name:44s} {m:8.2f} s   {m / b:6.2f}x {base}")
+        each = " ".join(f"{t:.2f}" for t in ts)
+        print(f"  {name:44s} {m:8.2f} s   {m / b:6.2f}x {base}   (rounds: {each})")
 
 
 def main():
@@ -217,7 +218,7 @@ def main():
     regs = []
     casco = Casco(work)
     podman = Podman(work) if have("podman") else None
-    skopeo_store = Podman(os.path.join(work, "skopeo-store")) if podman else None
+    skopeo_dir = os.path.join(work, "skopeo-stores")
     try:
         t0 = time.time()
         layout, config_digest, compressed, uncompressed, files = build_layout(work, size_mb)
@@ -228,27 +229,31 @@ def main():
         image = reg.ref("bench/big:v1")
         skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:bench", f"docker://{image}")
 
-        pulls = {"casco pull": lambda: timed(casco.cmd("pull", "-q", "--tls-verify=false", image))}
+        # Each takes the round number; each starts from an empty store.
+        pulls = {"casco pull": lambda i: timed(casco.cmd("pull", "-q", "--tls-verify=false", image))}
         resets = {"casco pull": casco.reset}
         if podman:
-            pulls["podman pull"] = lambda: timed(podman.cmd("pull", "-q", "--tls-verify=false", image), podman.env)
+            pulls["podman pull"] = lambda i: timed(podman.cmd("pull", "-q", "--tls-verify=false", image), podman.env)
             resets["podman pull"] = podman.reset
-            sk_root = os.path.join(skopeo_store.dir, "root")
-            sk_run = os.path.join(skopeo_store.dir, "run")
-            dest = f"containers-storage:[overlay@{sk_root}+{sk_run}]{image}"
-            name = "skopeo copy docker:// containers-storage:"
-            pulls[name] = lambda: timed(["skopeo", "--insecure-policy", "copy", "-q", "--src-tls-verify=false",
-                                         f"docker://{image}", dest])
-            resets[name] = skopeo_store.reset
+
+            def skopeo_pull(i):
+                # A new containers-storage per round: `podman system reset` does
+                # not reliably empty a store that only skopeo wrote.
+                store = os.path.join(skopeo_dir, str(i))
+                dest = f"containers-storage:[overlay@{store}/root+{store}/run]{image}"
+                return timed(["skopeo", "--insecure-policy", "copy", "-q", "--src-tls-verify=false",
+                              f"docker://{image}", dest])
+            pulls["skopeo copy docker:// containers-storage:"] = skopeo_pull
+            resets["skopeo copy docker:// containers-storage:"] = lambda: None
         else:
             print("podman not installed: podman pull and skopeo copy to containers-storage skipped")
 
         times = {k: [] for k in pulls}
         rss = []
-        for _ in range(rounds):
+        for i in range(rounds):
             for name, pull in pulls.items():
                 resets[name]()
-                dt, maxrss = pull()
+                dt, maxrss = pull(i)
                 times[name].append(dt)
                 if name == "casco pull":
                     rss.append(maxrss)
@@ -300,7 +305,13 @@ def main():
         casco.reset()
         if podman:
             podman.reset()
-            skopeo_store.reset()
+        # containers-storage's overlay driver leaves ROOT/overlay bind-mounted
+        # on itself: unmount what skopeo left before removing the stores.
+        with open("/proc/self/mountinfo") as f:
+            mounts = [line.split()[4] for line in f]
+        for m in reversed(mounts):
+            if m.startswith(skopeo_dir + "/"):
+                subprocess.run(["umount", "-l", m], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
 
 
