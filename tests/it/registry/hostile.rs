@@ -2,7 +2,9 @@
 //! connection, speaking just enough of the distribution protocol (`/v2/`,
 //! manifests and blobs by path, GET and HEAD, one request per connection)
 //! to serve what a real registry never would: wrong digests, truncated or
-//! endless or stalled blobs, oversized manifests. Stops on drop.
+//! endless or stalled blobs, oversized manifests. It can also demand Bearer
+//! tokens (with its own token endpoint) and redirect blobs elsewhere, as
+//! Docker Hub and registries on object storage do. Stops on drop.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -19,7 +21,11 @@ use super::oci::{Image, MT_OCI_MANIFEST, sha256};
 pub enum Reply {
     /// 200 with these bytes, this Content-Type, and Docker-Content-Digest
     /// when given.
-    Full { content_type: String, body: Vec<u8>, digest: Option<String> },
+    Full {
+        content_type: String,
+        body: Vec<u8>,
+        digest: Option<String>,
+    },
     /// Content-Length says `declared`, only `body` is sent, then the
     /// connection closes.
     Truncated { declared: u64, body: Vec<u8> },
@@ -30,10 +36,27 @@ pub enum Reply {
     /// the connection stays open (until the server stops).
     Stall { declared: u64, body: Vec<u8> },
     /// The whole body, `chunk` bytes every `every`.
-    Slow { body: Vec<u8>, chunk: usize, every: Duration },
+    Slow {
+        body: Vec<u8>,
+        chunk: usize,
+        every: Duration,
+    },
     /// The first reply for the first request, the second for the second, ...;
     /// the last one for every request after that.
     Sequence(Vec<Reply>),
+    /// 307 to this path on the same server.
+    Redirect(String),
+}
+
+/// Bearer token authentication: every `/v2/` request needs
+/// `Authorization: Bearer TOKEN`; without it the answer is 401 with a
+/// `WWW-Authenticate: Bearer realm=".../token",service=...,scope=...`
+/// challenge; `GET /token` hands out the token (only to `basic` credentials,
+/// base64 `user:pass`, when set).
+#[derive(Clone)]
+pub struct Bearer {
+    pub token: String,
+    pub basic: Option<String>,
 }
 
 struct Shared {
@@ -45,6 +68,10 @@ struct Shared {
     requests: Mutex<Vec<String>>,
     /// GET requests per path, for `Reply::Sequence`.
     hits: Mutex<HashMap<String, usize>>,
+    bearer: Mutex<Option<Bearer>>,
+    /// The query strings of the token requests, in order.
+    token_requests: Mutex<Vec<String>>,
+    port: u16,
 }
 
 /// See the module doc.
@@ -64,6 +91,9 @@ impl Hostile {
             sent: AtomicU64::new(0),
             requests: Mutex::new(Vec::new()),
             hits: Mutex::new(HashMap::new()),
+            bearer: Mutex::new(None),
+            token_requests: Mutex::new(Vec::new()),
+            port,
         });
         let s = Arc::clone(&shared);
         let acceptor = thread::spawn(move || {
@@ -76,8 +106,19 @@ impl Hostile {
                 thread::spawn(move || serve(conn, &s));
             }
         });
-        let h = Hostile { port, shared, acceptor: Some(acceptor) };
-        h.route("/v2/", Reply::Full { content_type: "application/json".into(), body: b"{}".to_vec(), digest: None });
+        let h = Hostile {
+            port,
+            shared,
+            acceptor: Some(acceptor),
+        };
+        h.route(
+            "/v2/",
+            Reply::Full {
+                content_type: "application/json".into(),
+                body: b"{}".to_vec(),
+                digest: None,
+            },
+        );
         h
     }
 
@@ -109,7 +150,11 @@ impl Hostile {
     /// Serves `bytes` as the manifest `repo:tag` and `repo@DIGEST`.
     pub fn serve_manifest(&self, repo: &str, tag: &str, bytes: &[u8], media_type: &str) {
         let digest = sha256(bytes);
-        let reply = Reply::Full { content_type: media_type.into(), body: bytes.to_vec(), digest: Some(digest.clone()) };
+        let reply = Reply::Full {
+            content_type: media_type.into(),
+            body: bytes.to_vec(),
+            digest: Some(digest.clone()),
+        };
         self.route(&manifest_path(repo, tag), reply.clone());
         self.route(&manifest_path(repo, &digest), reply);
     }
@@ -119,8 +164,22 @@ impl Hostile {
         let digest = sha256(bytes);
         self.route(
             &blob_path(repo, &digest),
-            Reply::Full { content_type: "application/octet-stream".into(), body: bytes.to_vec(), digest: Some(digest) },
+            Reply::Full {
+                content_type: "application/octet-stream".into(),
+                body: bytes.to_vec(),
+                digest: Some(digest),
+            },
         );
+    }
+
+    /// Demands Bearer tokens from now on (see [`Bearer`]).
+    pub fn require_bearer(&self, bearer: Bearer) {
+        *self.shared.bearer.lock().unwrap() = Some(bearer);
+    }
+
+    /// The query strings of the token requests so far.
+    pub fn token_requests(&self) -> Vec<String> {
+        self.shared.token_requests.lock().unwrap().clone()
     }
 
     /// Body bytes sent so far, over every response.
@@ -164,21 +223,84 @@ fn serve(conn: TcpStream, s: &Shared) {
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
         return;
     }
-    // Headers: read and ignore (no request here has a body).
+    // Headers: only Authorization matters (no request here has a body).
+    let mut authorization = String::new();
     loop {
         let mut h = String::new();
         match reader.read_line(&mut h) {
             Ok(0) | Err(_) => return,
             Ok(_) if h == "\r\n" || h == "\n" => break,
-            Ok(_) => {}
+            Ok(_) => {
+                if let Some((k, v)) = h.split_once(':')
+                    && k.trim().eq_ignore_ascii_case("authorization")
+                {
+                    authorization = v.trim().to_string();
+                }
+            }
         }
     }
     let mut parts = line.split_whitespace();
     let method = parts.next().unwrap_or_default().to_string();
     let target = parts.next().unwrap_or_default();
-    let path = target.split('?').next().unwrap_or_default().to_string();
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let path = path.to_string();
     s.requests.lock().unwrap().push(format!("{method} {path}"));
     let head = method == "HEAD";
+    let common = "Docker-Distribution-Api-Version: registry/2.0\r\nConnection: close\r\n";
+    let bearer = s.bearer.lock().unwrap().clone();
+    if let Some(b) = bearer {
+        let mut w = &conn;
+        if path == "/token" {
+            s.token_requests.lock().unwrap().push(query.to_string());
+            let allowed = b
+                .basic
+                .as_ref()
+                .is_none_or(|basic| authorization == format!("Basic {basic}"));
+            let (status, body) = if allowed {
+                (
+                    "200 OK",
+                    format!(
+                        "{{\"token\":\"{0}\",\"access_token\":\"{0}\",\"expires_in\":300}}",
+                        b.token
+                    ),
+                )
+            } else {
+                (
+                    "401 Unauthorized",
+                    r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#.to_string(),
+                )
+            };
+            let _ = write!(
+                w,
+                "HTTP/1.1 {status}\r\n{common}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            return;
+        }
+        if path.starts_with("/v2/") && authorization != format!("Bearer {}", b.token) {
+            // The scope names the repository: /v2/REPO/(manifests|blobs)/...
+            let repo = path
+                .strip_prefix("/v2/")
+                .and_then(|r| r.rsplit_once("/manifests/").or_else(|| r.rsplit_once("/blobs/")))
+                .map(|(r, _)| r.to_string());
+            let scope = repo
+                .map(|r| format!(",scope=\"repository:{r}:pull\""))
+                .unwrap_or_default();
+            let body = r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
+            let _ = write!(
+                w,
+                "HTTP/1.1 401 Unauthorized\r\n{common}Content-Type: application/json\r\n\
+                 WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{}/token\",service=\"casco-hostile\"{scope}\r\n\
+                 Content-Length: {}\r\n\r\n",
+                s.port,
+                body.len()
+            );
+            if !head {
+                let _ = w.write_all(body.as_bytes());
+            }
+            return;
+        }
+    }
     let mut reply = s.routes.lock().unwrap().get(&path).cloned();
     if let Some(Reply::Sequence(seq)) = &reply {
         // HEAD requests do not advance the sequence; they see its current step.
@@ -192,7 +314,6 @@ fn serve(conn: TcpStream, s: &Shared) {
     }
     let mut w = conn;
     let _ = w.set_write_timeout(Some(Duration::from_secs(30)));
-    let common = "Docker-Distribution-Api-Version: registry/2.0\r\nConnection: close\r\n";
     let Some(reply) = reply else {
         let body = br#"{"errors":[{"code":"NAME_UNKNOWN","message":"not served here"}]}"#;
         let _ = write!(
@@ -209,8 +330,14 @@ fn serve(conn: TcpStream, s: &Shared) {
         s.sent.fetch_add(n as u64, Ordering::SeqCst);
     };
     match reply {
-        Reply::Full { content_type, body, digest } => {
-            let digest = digest.map(|d| format!("Docker-Content-Digest: {d}\r\n")).unwrap_or_default();
+        Reply::Full {
+            content_type,
+            body,
+            digest,
+        } => {
+            let digest = digest
+                .map(|d| format!("Docker-Content-Digest: {d}\r\n"))
+                .unwrap_or_default();
             let _ = write!(
                 w,
                 "HTTP/1.1 200 OK\r\n{common}Content-Type: {content_type}\r\n{digest}Content-Length: {}\r\n\r\n",
@@ -238,7 +365,10 @@ fn serve(conn: TcpStream, s: &Shared) {
             let _ = w.shutdown(std::net::Shutdown::Both);
         }
         Reply::Endless { cap } => {
-            let _ = write!(w, "HTTP/1.1 200 OK\r\n{common}Content-Type: application/octet-stream\r\n\r\n");
+            let _ = write!(
+                w,
+                "HTTP/1.1 200 OK\r\n{common}Content-Type: application/octet-stream\r\n\r\n"
+            );
             if head {
                 return;
             }
@@ -278,9 +408,19 @@ fn serve(conn: TcpStream, s: &Shared) {
                 }
             }
         }
+        Reply::Redirect(location) => {
+            let _ = write!(
+                w,
+                "HTTP/1.1 307 Temporary Redirect\r\n{common}Location: http://127.0.0.1:{}{location}\r\nContent-Length: 0\r\n\r\n",
+                s.port
+            );
+        }
         // Resolved above; a sequence inside a sequence is not supported.
         Reply::Sequence(_) => {
-            let _ = write!(w, "HTTP/1.1 500 Internal Server Error\r\n{common}Content-Length: 0\r\n\r\n");
+            let _ = write!(
+                w,
+                "HTTP/1.1 500 Internal Server Error\r\n{common}Content-Length: 0\r\n\r\n"
+            );
         }
         Reply::Slow { body, chunk, every } => {
             let _ = write!(

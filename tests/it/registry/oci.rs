@@ -47,25 +47,77 @@ pub struct Entry {
     pub link: String,
     pub mode: u32,
     pub data: Vec<u8>,
+    /// Device major and minor (kind b'3' or b'4').
+    pub dev: (u64, u64),
 }
 
 impl Entry {
     pub fn file(name: &str, data: impl Into<Vec<u8>>) -> Entry {
-        Entry { name: name.into(), kind: b'0', link: String::new(), mode: 0o644, data: data.into() }
+        Entry {
+            name: name.into(),
+            kind: b'0',
+            link: String::new(),
+            mode: 0o644,
+            data: data.into(),
+            dev: (0, 0),
+        }
     }
     pub fn dir(name: &str) -> Entry {
-        Entry { name: name.into(), kind: b'5', link: String::new(), mode: 0o755, data: Vec::new() }
+        Entry {
+            name: name.into(),
+            kind: b'5',
+            link: String::new(),
+            mode: 0o755,
+            data: Vec::new(),
+            dev: (0, 0),
+        }
     }
     pub fn symlink(name: &str, target: &str) -> Entry {
-        Entry { name: name.into(), kind: b'2', link: target.into(), mode: 0o777, data: Vec::new() }
+        Entry {
+            name: name.into(),
+            kind: b'2',
+            link: target.into(),
+            mode: 0o777,
+            data: Vec::new(),
+            dev: (0, 0),
+        }
     }
     pub fn hardlink(name: &str, target: &str) -> Entry {
-        Entry { name: name.into(), kind: b'1', link: target.into(), mode: 0o644, data: Vec::new() }
+        Entry {
+            name: name.into(),
+            kind: b'1',
+            link: target.into(),
+            mode: 0o644,
+            data: Vec::new(),
+            dev: (0, 0),
+        }
+    }
+    /// A character device node.
+    pub fn chardev(name: &str, major: u64, minor: u64) -> Entry {
+        Entry {
+            name: name.into(),
+            kind: b'3',
+            link: String::new(),
+            mode: 0o666,
+            data: Vec::new(),
+            dev: (major, minor),
+        }
+    }
+    /// A regular file with this mode (setuid bits and all).
+    pub fn file_mode(name: &str, mode: u32, data: impl Into<Vec<u8>>) -> Entry {
+        Entry {
+            mode,
+            ..Entry::file(name, data)
+        }
     }
     /// An OCI whiteout for `path` (`dir/.wh.name`): deletes it from the layers below.
     pub fn whiteout(path: &str) -> Entry {
         let (dir, name) = path.rsplit_once('/').map_or(("", path), |(d, n)| (d, n));
-        let wh = if dir.is_empty() { format!(".wh.{name}") } else { format!("{dir}/.wh.{name}") };
+        let wh = if dir.is_empty() {
+            format!(".wh.{name}")
+        } else {
+            format!("{dir}/.wh.{name}")
+        };
         Entry::file(&wh, Vec::new())
     }
     /// The OCI opaque marker for `dir`: hides everything the layers below put in it.
@@ -87,7 +139,10 @@ fn octal(field: &mut [u8], value: u64) {
 pub fn raw_tar(entries: &[Entry]) -> Vec<u8> {
     let mut out = Vec::new();
     for e in entries {
-        assert!(e.name.len() < 100 && e.link.len() < 100, "tar names must fit the v7 fields: {e:?}");
+        assert!(
+            e.name.len() < 100 && e.link.len() < 100,
+            "tar names must fit the v7 fields: {e:?}"
+        );
         let mut h = [0u8; 512];
         h[..e.name.len()].copy_from_slice(e.name.as_bytes());
         octal(&mut h[100..108], u64::from(e.mode));
@@ -99,6 +154,8 @@ pub fn raw_tar(entries: &[Entry]) -> Vec<u8> {
         h[157..157 + e.link.len()].copy_from_slice(e.link.as_bytes());
         h[257..263].copy_from_slice(b"ustar\0");
         h[263..265].copy_from_slice(b"00");
+        octal(&mut h[329..337], e.dev.0);
+        octal(&mut h[337..345], e.dev.1);
         // The checksum is computed with its own field as eight spaces.
         h[148..156].copy_from_slice(b"        ");
         let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
@@ -168,13 +225,25 @@ pub struct Layer {
 
 impl Layer {
     pub fn gzip(tar: &[u8]) -> Layer {
-        Layer { media_type: MT_LAYER_GZIP, blob: gzip(tar), diff_id: sha256(tar) }
+        Layer {
+            media_type: MT_LAYER_GZIP,
+            blob: gzip(tar),
+            diff_id: sha256(tar),
+        }
     }
     pub fn zstd(tar: &[u8]) -> Layer {
-        Layer { media_type: MT_LAYER_ZSTD, blob: zstd(tar), diff_id: sha256(tar) }
+        Layer {
+            media_type: MT_LAYER_ZSTD,
+            blob: zstd(tar),
+            diff_id: sha256(tar),
+        }
     }
     pub fn plain(tar: &[u8]) -> Layer {
-        Layer { media_type: MT_LAYER_TAR, blob: tar.to_vec(), diff_id: sha256(tar) }
+        Layer {
+            media_type: MT_LAYER_TAR,
+            blob: tar.to_vec(),
+            diff_id: sha256(tar),
+        }
     }
     pub fn digest(&self) -> String {
         sha256(&self.blob)
@@ -234,7 +303,12 @@ impl Image {
             "layers": layers.iter().map(Layer::descriptor).collect::<Vec<_>>(),
         });
         let manifest = serde_json::to_vec(&manifest).expect("serialize a manifest");
-        Image { layers, config, manifest, arch: arch.to_string() }
+        Image {
+            layers,
+            config,
+            manifest,
+            arch: arch.to_string(),
+        }
     }
 
     /// The busybox rootfs as one gzip layer, for this machine's architecture.
@@ -247,7 +321,12 @@ impl Image {
         let mut entries = Vec::new();
         for (path, data) in files {
             let mut dir = String::new();
-            for part in path.split('/').collect::<Vec<_>>().split_last().map_or(&[][..], |(_, d)| d) {
+            for part in path
+                .split('/')
+                .collect::<Vec<_>>()
+                .split_last()
+                .map_or(&[][..], |(_, d)| d)
+            {
                 dir.push_str(part);
                 dir.push('/');
                 entries.push(Entry::dir(&dir));
@@ -335,7 +414,10 @@ pub fn write_layout(layout: &Path, images: &[(&Image, &str)]) {
             write_blob(layout, b);
         }
     }
-    write_index_json(layout, &images.iter().map(|(i, t)| (i.descriptor(), *t)).collect::<Vec<_>>());
+    write_index_json(
+        layout,
+        &images.iter().map(|(i, t)| (i.descriptor(), *t)).collect::<Vec<_>>(),
+    );
 }
 
 /// Writes an OCI image layout whose tag `tag` is an index over `images`

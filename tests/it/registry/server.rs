@@ -86,13 +86,39 @@ fn pki() -> &'static Pki {
             must_run(Command::new("openssl").args(args).current_dir(&dir));
         };
         ossl(&[
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-            "ca.key", "-out", "ca.crt", "-days", "3", "-subj", "/CN=casco test CA", "-addext",
-            "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "3",
+            "-subj",
+            "/CN=casco test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
         ]);
         ossl(&[
-            "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "server.key",
-            "-out", "server.csr", "-subj", "/CN=127.0.0.1",
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
         ]);
         fs::write(
             dir.join("server.ext"),
@@ -101,8 +127,21 @@ fn pki() -> &'static Pki {
         )
         .expect("write server.ext");
         ossl(&[
-            "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out",
-            "server.crt", "-days", "3", "-extfile", "server.ext",
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "3",
+            "-extfile",
+            "server.ext",
         ]);
         for f in ["ca.crt", "server.crt"] {
             set_mode(&dir.join(f), 0o644);
@@ -188,7 +227,13 @@ impl Registry {
                 .stderr(log)
                 .spawn()
                 .unwrap_or_else(|e| panic!("start docker-registry: {e}"));
-            let mut reg = Registry { child, dir: dir.clone(), port, tls, creds: creds.clone() };
+            let mut reg = Registry {
+                child,
+                dir: dir.clone(),
+                port,
+                tls,
+                creds: creds.clone(),
+            };
             if reg.wait_ready(&log_path) {
                 return reg;
             }
@@ -259,7 +304,10 @@ impl Registry {
 
     /// `user:pass`, for `--creds`.
     pub fn creds(&self) -> String {
-        let (u, p) = self.creds.as_ref().expect("creds() of a registry without authentication");
+        let (u, p) = self
+            .creds
+            .as_ref()
+            .expect("creds() of a registry without authentication");
         format!("{u}:{p}")
     }
 
@@ -278,7 +326,13 @@ impl Registry {
             .env("HOME", &self.dir)
             .env("TMPDIR", &self.dir)
             .args(["--insecure-policy", verb]);
-        let flag = |name: &str| if side.is_empty() { format!("--{name}") } else { format!("--{side}-{name}") };
+        let flag = |name: &str| {
+            if side.is_empty() {
+                format!("--{name}")
+            } else {
+                format!("--{side}-{name}")
+            }
+        };
         if self.tls {
             c.arg(format!("{}={}", flag("cert-dir"), self.certs_dir().display()));
         } else {
@@ -301,12 +355,21 @@ impl Registry {
 
     /// `skopeo copy docker://REGISTRY/SRC DEST`.
     pub fn skopeo_pull(&self, src: &str, dest: &str) {
-        must_run(self.skopeo("copy", "src").arg(format!("docker://{}", self.image(src))).arg(dest));
+        must_run(
+            self.skopeo("copy", "src")
+                .arg(format!("docker://{}", self.image(src)))
+                .arg(dest),
+        );
     }
 
     /// `skopeo inspect --raw docker://REGISTRY/REF`: the manifest's exact bytes.
     pub fn raw_manifest(&self, reference: &str) -> Vec<u8> {
-        must_run(self.skopeo("inspect", "").arg("--raw").arg(format!("docker://{}", self.image(reference)))).stdout
+        must_run(
+            self.skopeo("inspect", "")
+                .arg("--raw")
+                .arg(format!("docker://{}", self.image(reference))),
+        )
+        .stdout
     }
 
     /// `skopeo inspect --config --raw docker://REGISTRY/REF`: the config's exact bytes.
@@ -335,7 +398,12 @@ impl Registry {
         blobs.push(&image.config);
         for blob in blobs {
             let (status, headers, body) = self.http("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], &[]);
-            assert_eq!(status, 202, "start a blob upload to {repo}: {headers}{}", String::from_utf8_lossy(&body));
+            assert_eq!(
+                status,
+                202,
+                "start a blob upload to {repo}: {headers}{}",
+                String::from_utf8_lossy(&body)
+            );
             let location = header(&headers, "location").unwrap_or_else(|| panic!("no Location in {headers}"));
             // Location may be absolute (http://host:port/v2/...): keep the path.
             let path = match location.find("/v2/") {
@@ -344,9 +412,13 @@ impl Registry {
             };
             let sep = if path.contains('?') { '&' } else { '?' };
             let put = format!("{path}{sep}digest={}", sha256(blob));
-            let (status, headers, body) =
-                self.http("PUT", &put, &[("Content-Type", "application/octet-stream")], blob);
-            assert_eq!(status, 201, "upload a blob to {repo}: {headers}{}", String::from_utf8_lossy(&body));
+            let (status, headers, body) = self.http("PUT", &put, &[("Content-Type", "application/octet-stream")], blob);
+            assert_eq!(
+                status,
+                201,
+                "upload a blob to {repo}: {headers}{}",
+                String::from_utf8_lossy(&body)
+            );
         }
         let (status, headers, body) = self.http(
             "PUT",
@@ -354,7 +426,12 @@ impl Registry {
             &[("Content-Type", super::oci::MT_OCI_MANIFEST)],
             &image.manifest,
         );
-        assert_eq!(status, 201, "put the manifest {repo}:{tag}: {headers}{}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            status,
+            201,
+            "put the manifest {repo}:{tag}: {headers}{}",
+            String::from_utf8_lossy(&body)
+        );
     }
 
     /// One HTTP/1.1 request over a fresh connection (closed after it):
@@ -375,7 +452,10 @@ impl Registry {
         s.write_all(body).expect("send a request body");
         let mut reply = Vec::new();
         s.read_to_end(&mut reply).expect("read a reply");
-        let split = reply.windows(4).position(|w| w == b"\r\n\r\n").expect("a reply with headers");
+        let split = reply
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a reply with headers");
         let head = String::from_utf8_lossy(&reply[..split + 4]).into_owned();
         let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
         (status, head, reply[split + 4..].to_vec())
