@@ -120,7 +120,11 @@ fn split_name(n: &str) -> (String, String) {
 /// The REPOSITORY column of an image without a name: the repository it was
 /// pulled from by digest, as podman shows it, or `<none>`.
 fn untagged_repo(rec: &ImageRecord) -> String {
-    rec.repo_digests.first().and_then(|d| d.split('@').next()).unwrap_or("<none>").to_string()
+    rec.repo_digests
+        .first()
+        .and_then(|d| d.split('@').next())
+        .unwrap_or("<none>")
+        .to_string()
 }
 
 fn image_json(rec: &ImageRecord, names: &[String], config: &Value, containers: usize) -> Value {

@@ -49,14 +49,20 @@ fn platform_of(a: &PullArgs) -> Result<Platform> {
 pub fn pull(store: &Store, a: PullArgs) -> Result<ExitStatus> {
     let remote = Remote::new(&a.registry, store.rootless)?;
     let progress = progress::for_cli(a.quiet);
-    let opts = PullOptions { remote: &remote, platform: platform_of(&a)?, progress: &*progress };
+    let opts = PullOptions {
+        remote: &remote,
+        platform: platform_of(&a)?,
+        progress: &*progress,
+    };
     if a.all_tags {
         let last = a.image.rsplit('/').next().unwrap_or(&a.image);
         if last.contains(':') || last.contains('@') {
             bail!("--all-tags: give a repository without a tag or digest");
         }
         let candidates = remote.candidates(&a.image)?;
-        let r = candidates.first().with_context(|| format!("{}: no registry to pull from", a.image))?;
+        let r = candidates
+            .first()
+            .with_context(|| format!("{}: no registry to pull from", a.image))?;
         let client = remote.client_for_pull(r)?;
         let tags = client.list_tags(client.repository())?;
         if tags.is_empty() {
@@ -92,7 +98,11 @@ pub fn create_container(
     let do_pull = || -> Result<()> {
         let remote = Remote::new(&opts.registry, store.rootless)?;
         let progress = progress::for_cli(opts.quiet);
-        let popts = PullOptions { remote: &remote, platform: Platform::host(), progress: &*progress };
+        let popts = PullOptions {
+            remote: &remote,
+            platform: Platform::host(),
+            progress: &*progress,
+        };
         pull::pull(store, image_ref, &popts).map(|_| ())
     };
     match policy {
@@ -104,9 +114,9 @@ pub fn create_container(
             Ok(rec) => match remote_digest(store, &opts.registry, image_ref) {
                 Ok(Some(d)) if d == rec.digest => {}
                 Ok(_) => do_pull()?,
-                Err(e) => {
-                    crate::output::warn(&format!("cannot check {image_ref} for a newer image, using the local one: {e:#}"))
-                }
+                Err(e) => crate::output::warn(&format!(
+                    "cannot check {image_ref} for a newer image, using the local one: {e:#}"
+                )),
             },
         },
         other => bail!("invalid --pull policy {other:?}: use missing, always, never or newer"),
@@ -132,7 +142,11 @@ fn remote_digest(store: &Store, ro: &RegistryOptions, image_ref: &str) -> Result
     let remote = Remote::new(ro, store.rootless)?;
     for cand in remote.candidates(image_ref)? {
         let client = remote.client_for_pull(&cand)?;
-        let reference = cand.digest.clone().or(cand.tag.clone()).unwrap_or_else(|| "latest".into());
+        let reference = cand
+            .digest
+            .clone()
+            .or(cand.tag.clone())
+            .unwrap_or_else(|| "latest".into());
         match client.head_manifest(client.repository(), &reference, ACCEPT) {
             Ok(Some((digest, _))) => return Ok(Some(digest)),
             Ok(None) => continue,
@@ -143,7 +157,12 @@ fn remote_digest(store: &Store, ro: &RegistryOptions, image_ref: &str) -> Result
     Ok(None)
 }
 
-const ACCEPT: &[&str] = &[manifest::OCI_INDEX, manifest::OCI_MANIFEST, manifest::DOCKER_LIST, manifest::DOCKER_MANIFEST];
+const ACCEPT: &[&str] = &[
+    manifest::OCI_INDEX,
+    manifest::OCI_MANIFEST,
+    manifest::DOCKER_LIST,
+    manifest::DOCKER_MANIFEST,
+];
 
 pub fn push(store: &Store, a: PushArgs) -> Result<ExitStatus> {
     let (rec, matched) = image::resolve_named(store, &a.image)?;
@@ -171,7 +190,12 @@ pub fn push(store: &Store, a: PushArgs) -> Result<ExitStatus> {
     let remote = Remote::new(&a.registry, store.rootless)?;
     let progress = progress::for_cli(a.quiet);
     progress.message("Getting image source signatures");
-    let opts = PushOptions { remote: &remote, compression, format, progress: &*progress };
+    let opts = PushOptions {
+        remote: &remote,
+        compression,
+        format,
+        progress: &*progress,
+    };
     let digest = push::push(store, &rec, &dest, &opts)?;
     if let Some(f) = &a.digestfile {
         std::fs::write(f, &digest).with_context(|| format!("write {}", f.display()))?;
@@ -182,7 +206,10 @@ pub fn push(store: &Store, a: PushArgs) -> Result<ExitStatus> {
 /// `login REGISTRY`: the registry as a host[:port] (a URL's scheme and path
 /// are dropped, as podman does).
 fn registry_host(s: &str) -> String {
-    let s = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://")).unwrap_or(s);
+    let s = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .unwrap_or(s);
     let s = s.strip_prefix("docker://").unwrap_or(s);
     s.split('/').next().unwrap_or(s).to_string()
 }
@@ -197,7 +224,9 @@ pub fn login(store: &Store, a: LoginArgs) -> Result<ExitStatus> {
     let remote = Remote::new(&ro, store.rootless)?;
     let host = match &a.registry {
         Some(r) => registry_host(r),
-        None => remote.default_registry().context("no registry given and no unqualified-search registry configured")?,
+        None => remote
+            .default_registry()
+            .context("no registry given and no unqualified-search registry configured")?,
     };
     if a.get_login {
         return match auth::stored_user(&host, a.authfile.as_deref())? {
@@ -217,7 +246,9 @@ pub fn login(store: &Store, a: LoginArgs) -> Result<ExitStatus> {
             bail!("--password and --password-stdin cannot be used together");
         }
         let mut s = String::new();
-        io::stdin().read_to_string(&mut s).context("read the password from standard input")?;
+        io::stdin()
+            .read_to_string(&mut s)
+            .context("read the password from standard input")?;
         s.trim_end_matches(['\n', '\r']).to_string()
     } else {
         match &a.password {
@@ -251,7 +282,9 @@ pub fn logout(_store: &Store, a: LogoutArgs) -> Result<ExitStatus> {
         outln!("Removed login credentials for all registries")?;
         return Ok(ExitStatus::Success);
     }
-    let Some(r) = &a.registry else { bail!("name a registry to log out of, or give --all") };
+    let Some(r) = &a.registry else {
+        bail!("name a registry to log out of, or give --all")
+    };
     let host = registry_host(r);
     if !auth::erase(&host, a.authfile.as_deref())? {
         bail!("not logged into {host}");
@@ -294,7 +327,9 @@ pub fn load(store: &Store, a: LoadArgs) -> Result<ExitStatus> {
         return Ok(ExitStatus::Success);
     }
     let input: Box<dyn Read> = match &a.input {
-        Some(p) => Box::new(BufReader::new(File::open(p).with_context(|| format!("open {}", p.display()))?)),
+        Some(p) => Box::new(BufReader::new(
+            File::open(p).with_context(|| format!("open {}", p.display()))?,
+        )),
         None => {
             if io::stdin().is_terminal() {
                 bail!("no archive on standard input: give -i FILE or redirect standard input");
@@ -314,7 +349,11 @@ pub fn manifest_inspect(store: &Store, a: ManifestInspectArgs) -> Result<ExitSta
     let mut last = None;
     for cand in remote.candidates(&a.image)? {
         let client = remote.client_for_pull(&cand)?;
-        let reference = cand.digest.clone().or(cand.tag.clone()).unwrap_or_else(|| "latest".into());
+        let reference = cand
+            .digest
+            .clone()
+            .or(cand.tag.clone())
+            .unwrap_or_else(|| "latest".into());
         match client.get_manifest(client.repository(), &reference, ACCEPT) {
             Ok(f) => {
                 manifest::parse(&f.bytes, &f.media_type)?;
@@ -324,7 +363,10 @@ pub fn manifest_inspect(store: &Store, a: ManifestInspectArgs) -> Result<ExitSta
                 let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
                 serde::Serialize::serialize(&v, &mut ser)?;
                 out.push(b'\n');
-                io::stdout().lock().write_all(&out).context("write to standard output")?;
+                io::stdout()
+                    .lock()
+                    .write_all(&out)
+                    .context("write to standard output")?;
                 return Ok(ExitStatus::Success);
             }
             Err(e) if RegistryError::is_not_found(&e) => last = Some(e),

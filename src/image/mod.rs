@@ -66,7 +66,9 @@ impl ImageRecord {
     pub fn repo_digests(&self, names: &[String]) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for n in names {
-            let repo = Reference::parse_local(n).map(|r| r.repository()).unwrap_or_else(|_| n.clone());
+            let repo = Reference::parse_local(n)
+                .map(|r| r.repository())
+                .unwrap_or_else(|_| n.clone());
             let d = format!("{repo}@{}", self.digest);
             if !out.contains(&d) {
                 out.push(d);
@@ -168,9 +170,12 @@ pub fn set_name(store: &Store, name: &str, id: &str) -> Result<Option<String>> {
     let path = name_path(store, name);
     let mut r = [0u8; 6];
     crate::sys::random_bytes(&mut r);
-    let tmp = store
-        .image_names_dir()
-        .join(format!("{}{}-{}", record::TMP_PREFIX, crate::store::owner_pid(), ids::hex(&r)));
+    let tmp = store.image_names_dir().join(format!(
+        "{}{}-{}",
+        record::TMP_PREFIX,
+        crate::store::owner_pid(),
+        ids::hex(&r)
+    ));
     std::os::unix::fs::symlink(id, &tmp).with_context(|| format!("create {}", tmp.display()))?;
     if let Err(e) = fs::rename(&tmp, &path) {
         let _ = fs::remove_file(&tmp);
@@ -244,7 +249,9 @@ pub fn resolve_named(store: &Store, query: &str) -> Result<(ImageRecord, Option<
     if let Ok(r) = Reference::parse_local(query)
         && let Some(digest) = &r.digest
     {
-        return find_by_digest(store, &r, digest)?.map(|rec| (rec, None)).ok_or_else(not_found);
+        return find_by_digest(store, &r, digest)?
+            .map(|rec| (rec, None))
+            .ok_or_else(not_found);
     }
     if let Ok(r) = Reference::parse_local(query) {
         for cand in r.lookup_candidates() {
@@ -323,13 +330,16 @@ fn find_by_digest(store: &Store, r: &Reference, digest: &str) -> Result<Option<I
         let want = format!("{repo}@{digest}");
         for e in fs::read_dir(&dir).with_context(|| format!("read {}", dir.display()))? {
             let file = e?.file_name().to_string_lossy().into_owned();
-            let Some(id) = file.strip_suffix(".json").filter(|id| ids::is_full_id(id)) else { continue };
+            let Some(id) = file.strip_suffix(".json").filter(|id| ids::is_full_id(id)) else {
+                continue;
+            };
             let Some(rec) = load(store, id)? else { continue };
             if rec.digest != digest {
                 continue;
             }
             let named = names.get(id).is_some_and(|ns| {
-                ns.iter().any(|n| Reference::parse_local(n).is_ok_and(|x| x.repository() == repo))
+                ns.iter()
+                    .any(|n| Reference::parse_local(n).is_ok_and(|x| x.repository() == repo))
             });
             if named || rec.repo_digests.contains(&want) {
                 return Ok(Some(rec));

@@ -20,19 +20,58 @@ use serde_json::Value;
 
 use crate::image::progress::Progress;
 use crate::image::reference::Reference;
+use crate::image::remote::Remote;
 use crate::image::{self, ImageRecord, blobs};
 use crate::layers::ingest::{self, Expect, Ingested};
 use crate::layers::store as layer_store;
+use crate::registry::RegistryError;
 use crate::registry::client::{Client, Fetched};
 use crate::registry::manifest::{self, Descriptor, Parsed, Platform};
-use crate::image::remote::Remote;
-use crate::registry::RegistryError;
 use crate::store::Store;
 use crate::store::lock::Mode;
 use crate::util::time;
 
-/// How many layers are fetched at once.
+/// How many layers are fetched at once, unless containers.conf's
+/// `[engine] image_parallel_copies` says otherwise.
 pub const PARALLEL_LAYERS: usize = 4;
+
+/// `image_parallel_copies` from containers.conf, as podman reads it:
+/// $CONTAINERS_CONF alone when set, else the user's file over the system's.
+/// 0 or absent means the default.
+pub fn parallel_copies() -> usize {
+    let files: Vec<std::path::PathBuf> = match std::env::var_os("CONTAINERS_CONF") {
+        Some(f) => vec![f.into()],
+        None => {
+            let mut v = vec![std::path::PathBuf::from("/etc/containers/containers.conf")];
+            let config_home = std::env::var_os("XDG_CONFIG_HOME")
+                .map(std::path::PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".config")));
+            if let Some(c) = config_home {
+                v.push(c.join("containers/containers.conf"));
+            }
+            v
+        }
+    };
+    let mut n = 0;
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        match text.parse::<toml::Table>() {
+            Ok(t) => {
+                if let Some(v) = t
+                    .get("engine")
+                    .and_then(|e| e.get("image_parallel_copies"))
+                    .and_then(|v| v.as_integer())
+                {
+                    n = v.clamp(0, 64) as usize;
+                }
+            }
+            Err(e) => crate::output::warn(&format!("{}: {e}", f.display())),
+        }
+    }
+    if n == 0 { PARALLEL_LAYERS } else { n }
+}
 /// A layer may unpack to at most this many times its compressed size (plus a
 /// floor): beyond it, it is a decompression bomb.
 const MAX_EXPANSION: u64 = 2000;
@@ -82,7 +121,11 @@ pub fn pull_reference(store: &Store, r: &Reference, opts: &PullOptions) -> Resul
     layer_store::clean_stale_tmp(store);
     let client = opts.remote.client_for_pull(r)?;
     let repo = client.repository().to_string();
-    let tag_or_digest = r.digest.clone().or_else(|| r.tag.clone()).unwrap_or_else(|| "latest".into());
+    let tag_or_digest = r
+        .digest
+        .clone()
+        .or_else(|| r.tag.clone())
+        .unwrap_or_else(|| "latest".into());
     let fetched = client.get_manifest(&repo, &tag_or_digest, ACCEPT)?;
     let (fetched, descriptor) = resolve_platform(&client, &repo, fetched, &opts.platform)?;
     let Parsed::Image(m) = manifest::parse(&fetched.bytes, &fetched.media_type)? else {
@@ -100,7 +143,11 @@ pub fn pull_reference(store: &Store, r: &Reference, opts: &PullOptions) -> Resul
         .map(|a| a.iter().filter_map(|d| d.as_str().map(String::from)).collect())
         .unwrap_or_default();
     if diff_ids.len() != m.layers.len() {
-        bail!("{r}: the manifest lists {} layers and the config {}", m.layers.len(), diff_ids.len());
+        bail!(
+            "{r}: the manifest lists {} layers and the config {}",
+            m.layers.len(),
+            diff_ids.len()
+        );
     }
     for d in &diff_ids {
         crate::image::reference::validate_digest(d).with_context(|| format!("{r}: config diff ID"))?;
@@ -117,14 +164,18 @@ pub fn pull_reference(store: &Store, r: &Reference, opts: &PullOptions) -> Resul
         chain.push(c);
     }
     // Layers the store lacks, by position.
-    let missing: Vec<usize> = (0..chain.len()).filter(|&i| !layer_store::exists(store, &chain[i])).collect();
+    let missing: Vec<usize> = (0..chain.len())
+        .filter(|&i| !layer_store::exists(store, &chain[i]))
+        .collect();
     for (i, l) in m.layers.iter().enumerate() {
         if !missing.contains(&i) {
             opts.progress.blob_done(&l.digest, true);
         }
     }
-    let jobs: Vec<(usize, Descriptor, String)> =
-        missing.iter().map(|&i| (i, m.layers[i].clone(), diff_ids[i].clone())).collect();
+    let jobs: Vec<(usize, Descriptor, String)> = missing
+        .iter()
+        .map(|&i| (i, m.layers[i].clone(), diff_ids[i].clone()))
+        .collect();
     let store_c = store.clone();
     let fetched_layers: Vec<(usize, Ingested)> = if jobs.is_empty() {
         Vec::new()
@@ -162,11 +213,17 @@ pub fn pull_reference(store: &Store, r: &Reference, opts: &PullOptions) -> Resul
     opts.progress.message(&format!("Copying config {}", &id[..12]));
     let config_digest = blobs::write_blob(store, &config_bytes)?;
     if config_digest != m.config.digest {
-        bail!("{r}: config digest mismatch: expected {}, got {config_digest}", m.config.digest);
+        bail!(
+            "{r}: config digest mismatch: expected {}, got {config_digest}",
+            m.config.digest
+        );
     }
     opts.progress.message("Writing manifest to image destination");
     let manifest_digest = blobs::write_blob(store, &fetched.bytes)?;
-    let created = config["created"].as_str().and_then(|c| time::parse_rfc3339(c).ok()).unwrap_or(0);
+    let created = config["created"]
+        .as_str()
+        .and_then(|c| time::parse_rfc3339(c).ok())
+        .unwrap_or(0);
     let existing = image::load(store, &id)?;
     let rec = ImageRecord {
         id: id.clone(),
@@ -220,11 +277,16 @@ fn resolve_platform(
 /// A small blob (the config), read whole with a size limit and verified.
 fn fetch_config(client: &Client, repo: &str, d: &Descriptor, limit: u64) -> Result<Vec<u8>> {
     if d.size > limit {
-        bail!("the image config {} is {} bytes, over the {limit}-byte limit", d.digest, d.size);
+        bail!(
+            "the image config {} is {} bytes, over the {limit}-byte limit",
+            d.digest,
+            d.size
+        );
     }
     let mut body = client.get_blob(repo, &d.digest, 0)?.take(limit + 1);
     let mut data = Vec::with_capacity(d.size as usize);
-    body.read_to_end(&mut data).with_context(|| format!("read blob {}", d.digest))?;
+    body.read_to_end(&mut data)
+        .with_context(|| format!("read blob {}", d.digest))?;
     if data.len() as u64 > limit {
         bail!("the image config {} is over the {limit}-byte limit", d.digest);
     }
@@ -246,7 +308,7 @@ fn fetch_layers(
     let queue = Mutex::new(jobs.into_iter().collect::<VecDeque<_>>());
     let done: Mutex<Vec<(usize, Ingested)>> = Mutex::new(Vec::new());
     let failed: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    let workers = PARALLEL_LAYERS.min(queue.lock().map(|q| q.len()).unwrap_or(1)).max(1);
+    let workers = parallel_copies().min(queue.lock().map(|q| q.len()).unwrap_or(1)).max(1);
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| {
@@ -254,7 +316,9 @@ fn fetch_layers(
                     if failed.lock().map(|f| f.is_some()).unwrap_or(true) {
                         return;
                     }
-                    let Some((i, d, diff_id)) = queue.lock().ok().and_then(|mut q| q.pop_front()) else { return };
+                    let Some((i, d, diff_id)) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
+                        return;
+                    };
                     progress.blob_start(&d.digest, d.size);
                     match fetch_layer(store, client, repo, &d, &diff_id, progress) {
                         Ok(ing) => {
@@ -293,7 +357,15 @@ fn fetch_layer(
     progress: &dyn Progress,
 ) -> Result<Ingested> {
     let body = client.get_blob(repo, &d.digest, 0)?;
-    let reader = Resuming { client, repo, digest: &d.digest, received: 0, inner: body, retries: 0, progress };
+    let reader = Resuming {
+        client,
+        repo,
+        digest: &d.digest,
+        received: 0,
+        inner: body,
+        retries: 0,
+        progress,
+    };
     let expect = Expect {
         blob_digest: Some(d.digest.clone()),
         blob_size: Some(d.size),

@@ -59,7 +59,10 @@ fn layer_media_type(c: Compression, format: ManifestFormat) -> &'static str {
 /// recompressed copy made earlier, or a new one made now (and remembered in
 /// the layer's record).
 fn blob_for(store: &Store, layer: &LayerRecord, want: Option<Compression>) -> Result<BlobRef> {
-    let stored = layer.blob.clone().with_context(|| format!("layer {} has no blob to push", layer.chain_id))?;
+    let stored = layer
+        .blob
+        .clone()
+        .with_context(|| format!("layer {} has no blob to push", layer.chain_id))?;
     let have = compression_of(&stored.media_type);
     let want = match want {
         Some(w) => w,
@@ -76,7 +79,8 @@ fn blob_for(store: &Store, layer: &LayerRecord, want: Option<Compression>) -> Re
     }
     // Recompress the same uncompressed tar: the diff ID, and so the config,
     // stay the same.
-    let src = File::open(blobs::blob_path(store, &stored.digest)?).with_context(|| format!("open blob {}", stored.digest))?;
+    let src =
+        File::open(blobs::blob_path(store, &stored.digest)?).with_context(|| format!("open blob {}", stored.digest))?;
     let (mut tar, _) = archive::decompress(BufReader::with_capacity(256 * 1024, src))?;
     let mut out = blobs::BlobWriter::new(store)?;
     match want {
@@ -96,7 +100,11 @@ fn blob_for(store: &Store, layer: &LayerRecord, want: Option<Compression>) -> Re
     }
     let size = out.size();
     let digest = out.commit(store, None)?;
-    let alt = BlobRef { digest, media_type: crate::layers::ingest::media_type_for(want).into(), size };
+    let alt = BlobRef {
+        digest,
+        media_type: crate::layers::ingest::media_type_for(want).into(),
+        size,
+    };
     // Remember it (best effort: a push that cannot record it still works).
     let mut updated = layer.clone();
     updated.alternates.push(alt.clone());
@@ -114,13 +122,18 @@ pub fn push(store: &Store, rec: &ImageRecord, dest: &Reference, opts: &PushOptio
     let client = opts.remote.client_for_push(dest)?;
     let repo = client.repository().to_string();
     let tag = dest.tag.clone().unwrap_or_else(|| "latest".into());
-    let format = opts.format.unwrap_or(
-        if rec.manifest_media_type == manifest::DOCKER_MANIFEST { ManifestFormat::Docker } else { ManifestFormat::Oci },
-    );
+    let format = opts
+        .format
+        .unwrap_or(if rec.manifest_media_type == manifest::DOCKER_MANIFEST {
+            ManifestFormat::Docker
+        } else {
+            ManifestFormat::Oci
+        });
     let mut pushed_layers = Vec::new();
     let mut unchanged = true;
     for chain in &rec.layers {
-        let layer = layer_store::load(store, chain)?.with_context(|| format!("layer {chain} is missing from the store"))?;
+        let layer =
+            layer_store::load(store, chain)?.with_context(|| format!("layer {chain} is missing from the store"))?;
         let blob = blob_for(store, &layer, opts.compression)?;
         unchanged &= Some(&blob.digest) == layer.blob.as_ref().map(|b| &b.digest);
         upload(store, &client, &repo, &blob, opts.progress)?;
@@ -138,8 +151,11 @@ pub fn push(store: &Store, rec: &ImageRecord, dest: &Reference, opts: &PushOptio
 
     // The stored manifest, byte for byte, when nothing changed and the format
     // is its own; else a new one over the same config.
-    let stored_format =
-        if rec.manifest_media_type == manifest::DOCKER_MANIFEST { ManifestFormat::Docker } else { ManifestFormat::Oci };
+    let stored_format = if rec.manifest_media_type == manifest::DOCKER_MANIFEST {
+        ManifestFormat::Docker
+    } else {
+        ManifestFormat::Oci
+    };
     let (media_type, bytes) = if unchanged && format == stored_format && blobs::has_blob(store, &rec.digest) {
         (rec.manifest_media_type.clone(), blobs::read_blob(store, &rec.digest)?)
     } else {
@@ -160,8 +176,10 @@ fn build_manifest(format: ManifestFormat, config: &BlobRef, layers: &[BlobRef]) 
         ManifestFormat::Oci => (manifest::OCI_MANIFEST, manifest::OCI_CONFIG),
         ManifestFormat::Docker => (manifest::DOCKER_MANIFEST, manifest::DOCKER_CONFIG),
     };
-    let layer_descs: Vec<_> =
-        layers.iter().map(|b| desc(layer_media_type(compression_of(&b.media_type), format), b)).collect();
+    let layer_descs: Vec<_> = layers
+        .iter()
+        .map(|b| desc(layer_media_type(compression_of(&b.media_type), format), b))
+        .collect();
     let m = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": mt,
@@ -192,7 +210,12 @@ fn upload(
     }
     let f = File::open(blobs::blob_path(store, &b.digest)?).with_context(|| format!("open blob {}", b.digest))?;
     client
-        .upload_blob(repo, &b.digest, b.size, Box::new(BufReader::with_capacity(256 * 1024, f)))
+        .upload_blob(
+            repo,
+            &b.digest,
+            b.size,
+            Box::new(BufReader::with_capacity(256 * 1024, f)),
+        )
         .with_context(|| format!("upload blob {}", b.digest))?;
     progress.blob_done(&b.digest, false);
     Ok(())
@@ -202,9 +225,13 @@ fn upload(
 /// blob (images that were pulled from or pushed to there with that layer).
 fn mount_sources(store: &Store, host: &str, repo: &str, digest: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let Ok(names) = image::names_by_id(store) else { return out };
+    let Ok(names) = image::names_by_id(store) else {
+        return out;
+    };
     for (id, list) in names {
-        let Ok(Some(img)) = image::load(store, &id) else { continue };
+        let Ok(Some(img)) = image::load(store, &id) else {
+            continue;
+        };
         let has = img.layers.iter().any(|c| {
             layer_store::load(store, c).ok().flatten().is_some_and(|l| {
                 l.blob.as_ref().is_some_and(|b| b.digest == digest) || l.alternates.iter().any(|b| b.digest == digest)

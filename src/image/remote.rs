@@ -72,7 +72,11 @@ impl Remote {
 
     /// A client for a registry itself (login): no repository.
     pub fn client_for_registry(&self, registry: &str) -> Result<Client> {
-        let ep = Endpoint { registry: registry.to_string(), repository: String::new(), insecure: self.conf.is_insecure(registry) };
+        let ep = Endpoint {
+            registry: registry.to_string(),
+            repository: String::new(),
+            insecure: self.conf.is_insecure(registry),
+        };
         self.client(ep)
     }
 
@@ -86,7 +90,15 @@ impl Remote {
             None => auth::credentials_for(&ep.registry, self.authfile.as_deref())?,
         };
         let insecure = !verify;
-        Client::new(ep, ClientOptions { tls, creds, insecure, chunk_size: CHUNK_SIZE })
+        Client::new(
+            ep,
+            ClientOptions {
+                tls,
+                creds,
+                insecure,
+                chunk_size: CHUNK_SIZE,
+            },
+        )
     }
 
     /// Overrides the credentials (login checks the ones it was given).

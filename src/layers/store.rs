@@ -97,9 +97,11 @@ impl Staging {
     pub fn new(store: &Store) -> Result<Staging> {
         let mut r = [0u8; 8];
         crate::sys::random_bytes(&mut r);
-        let dir = store
-            .tmp_dir()
-            .join(format!("{TMP_PREFIX}{}-{}-layer", crate::store::owner_pid(), ids::hex(&r)));
+        let dir = store.tmp_dir().join(format!(
+            "{TMP_PREFIX}{}-{}-layer",
+            crate::store::owner_pid(),
+            ids::hex(&r)
+        ));
         fs::create_dir(&dir).with_context(|| format!("create {}", dir.display()))?;
         fs::create_dir(dir.join("diff")).with_context(|| format!("create {}/diff", dir.display()))?;
         Ok(Staging { dir })

@@ -111,10 +111,16 @@ impl Spool {
         while let Some((path, prefix)) = stack.pop() {
             for e in fs::read_dir(&path).with_context(|| format!("read {}", path.display()))? {
                 let e = e.with_context(|| format!("read {}", path.display()))?;
-                let file = e.file_name().to_str().map(String::from).with_context(|| {
-                    format!("{} holds a name that is not UTF-8", path.display())
-                })?;
-                let name = if prefix.is_empty() { file } else { format!("{prefix}/{file}") };
+                let file = e
+                    .file_name()
+                    .to_str()
+                    .map(String::from)
+                    .with_context(|| format!("{} holds a name that is not UTF-8", path.display()))?;
+                let name = if prefix.is_empty() {
+                    file
+                } else {
+                    format!("{prefix}/{file}")
+                };
                 let ft = e.file_type().with_context(|| format!("stat {}", e.path().display()))?;
                 if ft.is_dir() {
                     stack.push((e.path(), name));
