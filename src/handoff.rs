@@ -55,7 +55,7 @@ pub fn exec_with(target: Target<'_>, argv0: &str, payload: &impl Serialize, keep
 /// The payload when this process was started as role `argv0`; `None` when it
 /// was not. A process started as the role with no readable payload exits.
 pub fn receive<T: DeserializeOwned>(argv0: &str) -> Option<T> {
-    if !std::env::args_os().next().is_some_and(|a| a == argv0) {
+    if std::env::args_os().next().is_none_or(|a| a != argv0) {
         return None;
     }
     let fd: RawFd = std::env::var(ENV).ok().and_then(|v| v.parse().ok()).unwrap_or(-1);

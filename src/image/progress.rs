@@ -98,9 +98,8 @@ impl Progress for Bars {
 
     fn blob_done(&self, digest: &str, skipped: bool) {
         let bar = self.bars.lock().ok().and_then(|mut m| m.remove(digest));
-        match bar {
-            Some(b) => b.finish_and_clear(),
-            None => {}
+        if let Some(b) = bar {
+            b.finish_and_clear();
         }
         let what = if skipped { "skipped: already exists" } else { "done" };
         let _ = self.multi.println(format!("Copying blob {} {what}", short(digest)));
