@@ -103,8 +103,19 @@ class Podman:
 
 def timed(argv, env=None):
     """Wall time of one command in seconds, and its peak RSS in KiB (the
-    process and every descendant it waited for)."""
+    process and every descendant it waited for).
+
+    The RSS comes from GNU time when installed: Linux carries a process's
+    RSS high-water mark across exec, so a child forked straight from this
+    (large) Python process would report Python's RSS as its own."""
+    import tempfile
     import time
+    gnu_time = "/usr/bin/time" if os.path.exists("/usr/bin/time") else None
+    rss_file = None
+    if gnu_time:
+        fd, rss_file = tempfile.mkstemp(prefix="casco-bench-rss-")
+        os.close(fd)
+        argv = [gnu_time, "-f", "%M", "-o", rss_file, *argv]
     t0 = time.perf_counter()
     p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, ru = os.wait4(p.pid, 0)
@@ -113,7 +124,12 @@ def timed(argv, env=None):
         err = p.stderr.read().decode(errors="replace")
         die(f"{' '.join(argv)} failed ({status}): {err}")
     p.stderr.close()
-    return dt, ru.ru_maxrss
+    maxrss = ru.ru_maxrss
+    if rss_file:
+        with open(rss_file) as f:
+            maxrss = int(f.read().split()[-1])
+        os.unlink(rss_file)
+    return dt, maxrss
 
 
 def median(xs):
