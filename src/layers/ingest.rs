@@ -220,3 +220,87 @@ pub fn discard(store: &Store, ing: Ingested) {
     let _ = std::fs::remove_file(&ing.blob_tmp);
     let _ = Staging::adopt(ing.staging).discard(store);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::GlobalArgs;
+
+    fn open_store(dir: &std::path::Path) -> Store {
+        Store::open(&GlobalArgs {
+            root: Some(dir.join("root")),
+            runroot: Some(dir.join("run")),
+            storage_driver: Some("vfs".into()),
+            log_level: "warn".into(),
+        })
+        .unwrap()
+    }
+
+    /// Everything under ROOT/tmp and ROOT/blobs, to see that a refused
+    /// layer leaves nothing.
+    fn leftovers(store: &Store) -> Vec<String> {
+        let mut v = Vec::new();
+        for d in [store.tmp_dir(), store.blobs_dir(), store.layers_dir()] {
+            if let Ok(rd) = std::fs::read_dir(&d) {
+                v.extend(rd.flatten().map(|e| e.path().display().to_string()));
+            }
+        }
+        v
+    }
+
+    /// A zstd bomb: 64 MiB of zeros in one file compress to a few KiB; with
+    /// a 1 MiB unpack limit the layer is refused and nothing stays.
+    #[test]
+    fn decompression_bomb_is_cut_off_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(dir.path());
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(64 << 20);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_cksum();
+        b.append_data(&mut h, "zeros", io::repeat(0).take(64 << 20)).unwrap();
+        let tar = b.into_inner().unwrap();
+        let bomb = zstd::encode_all(&tar[..], 19).unwrap();
+        assert!(bomb.len() < 64 << 10, "the bomb is {} bytes", bomb.len());
+        let before = leftovers(&store);
+        let expect = Expect {
+            max_unpacked: Some(1 << 20),
+            ..Default::default()
+        };
+        let err = ingest(&store, &bomb[..], &expect)
+            .err()
+            .expect("a bomb must be refused");
+        assert!(format!("{err:#}").contains("limit"), "{err:#}");
+        assert_eq!(leftovers(&store), before);
+    }
+
+    /// A blob longer than its descriptor says is refused as soon as it
+    /// passes the size, and nothing stays.
+    #[test]
+    fn blob_over_its_size_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(dir.path());
+        let mut b = tar::Builder::new(Vec::new());
+        let data = vec![7u8; 10_000];
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_cksum();
+        b.append_data(&mut h, "f", &data[..]).unwrap();
+        let tar = b.into_inner().unwrap();
+        let before = leftovers(&store);
+        let expect = Expect {
+            blob_size: Some(100),
+            ..Default::default()
+        };
+        assert!(ingest(&store, &tar[..], &expect).is_err());
+        assert_eq!(leftovers(&store), before);
+    }
+}
