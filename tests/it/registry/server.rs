@@ -82,67 +82,28 @@ fn pki() -> &'static Pki {
     PKI.get_or_init(|| {
         require_tools();
         let dir = fresh_dir("pki");
-        let ossl = |args: &[&str]| {
-            must_run(Command::new("openssl").args(args).current_dir(&dir));
+        // Arguments split on whitespace (none of them holds a space).
+        let ossl = |args: &str| {
+            must_run(Command::new("openssl").args(args.split_whitespace()).current_dir(&dir));
         };
-        ossl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-days",
-            "3",
-            "-subj",
-            "/CN=casco test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ]);
-        ossl(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ]);
+        let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+        ossl(&format!(
+            "req -x509 {ec} -keyout ca.key -out ca.crt -days 3 -subj /CN=casco-test-CA \
+             -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign"
+        ));
+        ossl(&format!(
+            "req {ec} -keyout server.key -out server.csr -subj /CN=127.0.0.1"
+        ));
         fs::write(
             dir.join("server.ext"),
             "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n\
              keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
         )
         .expect("write server.ext");
-        ossl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "3",
-            "-extfile",
-            "server.ext",
-        ]);
+        ossl(
+            "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 3 \
+             -extfile server.ext",
+        );
         for f in ["ca.crt", "server.crt"] {
             set_mode(&dir.join(f), 0o644);
         }
