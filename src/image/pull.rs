@@ -400,8 +400,19 @@ impl Read for Resuming<'_> {
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // A server that stalled once gets one more chance, not three:
+                // each wait is a whole idle timeout.
+                Err(e) if timed_out(&e) && self.retries >= 1 => return Err(e),
                 Err(e) if self.retries < MAX_RETRIES && transient(&e) => {
                     self.retries += 1;
+                    crate::output::debug(|| {
+                        format!(
+                            "blob {}: {e} ({:?}); resuming at byte {}",
+                            self.digest,
+                            e.kind(),
+                            self.received
+                        )
+                    });
                     std::thread::sleep(Duration::from_millis(200 * u64::from(self.retries)));
                     match self.client.get_blob(self.repo, self.digest, self.received) {
                         Ok(body) => self.inner = body,
@@ -412,6 +423,11 @@ impl Read for Resuming<'_> {
             }
         }
     }
+}
+
+/// A read that waited a whole idle timeout (ureq reports it as "timeout: ...").
+fn timed_out(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) || e.to_string().starts_with("timeout")
 }
 
 /// Errors worth another try: the connection, not the data.

@@ -204,6 +204,7 @@ fn upload(
     }
     for from in mount_sources(store, client.host(), repo, &b.digest) {
         if client.mount_blob(repo, &b.digest, &from).unwrap_or(false) {
+            crate::output::debug(|| format!("blob {} mounted from {from}", b.digest));
             progress.blob_done(&b.digest, true);
             return Ok(());
         }

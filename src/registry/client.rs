@@ -1113,6 +1113,14 @@ impl Client {
         let mut location = self.location(&resp, &start_url, &what)?;
         drop(resp);
         let put_url = |loc: &str| with_query(loc, &format!("digest={}", enc(digest)));
+        crate::output::debug(|| {
+            let how = if size <= self.chunk_size {
+                "in one request"
+            } else {
+                "in chunks"
+            };
+            format!("uploading blob {digest} ({size} bytes) to {repo} {how}")
+        });
         let resp = if size <= self.chunk_size {
             let mut exact = Exact {
                 inner: &mut body,

@@ -386,6 +386,57 @@ both! {
     }
 }
 
+/// A layer over the client's 16 MiB chunk size goes up in chunks (PATCH with
+/// Content-Range, then PUT) to the real registry; a push to another
+/// repository of the same registry mounts the blob from the one the store
+/// knows has it instead of uploading it again; both pull back as the same
+/// image.
+#[test]
+fn big_layers_go_in_chunks_and_blobs_mount_across_repositories() {
+    let env = TestEnv::root();
+    let reg = Registry::start_plain();
+    let tar = raw_tar(&[Entry::file("big", noise(20 << 20, 7)), Entry::file("small", "x\n")]);
+    let tar_path = env.path("big.tar");
+    fs::write(&tar_path, &tar).unwrap();
+    let id = bare(
+        &env.casco(["import", tar_path.to_str().unwrap(), "big"])
+            .run()
+            .success()
+            .stdout_trim()
+            .to_string(),
+    );
+    let first = reg.image("one/big:v1");
+    env.casco(["tag", "big", &first]).run().success();
+    let out = env
+        .casco(["--log-level", "debug", "push", TLS_OFF, &first])
+        .run()
+        .success();
+    assert!(
+        out.stderr.contains("in chunks"),
+        "{}",
+        out.report("a 20 MiB layer was not uploaded in chunks")
+    );
+    let second = reg.image("two/big:v1");
+    let out = env
+        .casco(["--log-level", "debug", "push", TLS_OFF, "big", &second])
+        .run()
+        .success();
+    assert!(
+        out.stderr.contains("mounted from one/big"),
+        "{}",
+        out.report("the layer was not mounted from one/big")
+    );
+    assert!(
+        !out.stderr.contains("in chunks"),
+        "{}",
+        out.report("the layer was uploaded again")
+    );
+    for name in [&first, &second] {
+        let other = fresh_like(&env);
+        assert_eq!(pulled_id(&other.casco(["pull", TLS_OFF, name]).run().success()), id);
+    }
+}
+
 both! {
     /// An image skopeo pushed (from an OCI layout the test wrote, so every
     /// digest is known): `pull` prints its ID last on stdout, the ID is the
@@ -1833,8 +1884,9 @@ fn hostile_endless_blob_is_cut_off() {
 }
 
 /// A blob response that stalls (headers and 100 bytes, then silence with the
-/// connection open): pull gives up with 125 in bounded time (here: 3
-/// minutes) and stores nothing.
+/// connection open): pull gives up with 125 in bounded time (casco waits
+/// one 30 s idle timeout, resumes once, waits another: here the bound is
+/// 100 s) and stores nothing.
 #[test]
 fn hostile_stalled_blob_times_out() {
     let env = TestEnv::root();
@@ -1854,7 +1906,7 @@ fn hostile_stalled_blob_times_out() {
         &srv.image("stall"),
         &[],
         "a stalled blob",
-        Duration::from_secs(180),
+        Duration::from_secs(100),
     );
     assert_control_pull(&env, &srv);
 }
