@@ -271,9 +271,9 @@ mod tests {
             max_unpacked: Some(1 << 20),
             ..Default::default()
         };
-        let err = ingest(&store, &bomb[..], &expect)
-            .err()
-            .expect("a bomb must be refused");
+        let Err(err) = ingest(&store, &bomb[..], &expect) else {
+            panic!("a bomb must be refused")
+        };
         assert!(format!("{err:#}").contains("limit"), "{err:#}");
         assert_eq!(leftovers(&store), before);
     }

@@ -402,8 +402,7 @@ fn big_layers_go_in_chunks_and_blobs_mount_across_repositories() {
         &env.casco(["import", tar_path.to_str().unwrap(), "big"])
             .run()
             .success()
-            .stdout_trim()
-            .to_string(),
+            .stdout_trim(),
     );
     let first = reg.image("one/big:v1");
     env.casco(["tag", "big", &first]).run().success();
