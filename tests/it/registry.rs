@@ -399,7 +399,7 @@ fn big_layers_go_in_chunks_and_blobs_mount_across_repositories() {
     let tar_path = env.path("big.tar");
     fs::write(&tar_path, &tar).unwrap();
     let id = bare(
-        &env.casco(["import", tar_path.to_str().unwrap(), "big"])
+        env.casco(["import", tar_path.to_str().unwrap(), "big"])
             .run()
             .success()
             .stdout_trim(),
