@@ -32,6 +32,10 @@
 //!   skopeo's `oci:DIR:v5` puts just "v5" there. `podman load` reads that
 //!   annotation as a local name: "v5" becomes `localhost/v5:latest`,
 //!   "foo/bar:v6" `localhost/foo/bar:v6`; casco does the same.
+//! - casco writes every image it is given into one OCI layout (one index
+//!   entry per name). `podman load` 4.3.1 refuses a layout holding more than
+//!   one image ("more than one image in oci, choose an image"); skopeo takes
+//!   one with `oci-archive:FILE:NAME`. A one-image oci-archive loads in podman.
 //! - `podman load` prints `Loaded image: NAME` per name in archive order, and
 //!   `Loaded image: sha256:<id>` for an image without names.
 

@@ -744,3 +744,38 @@ fn failed_save_leaves_no_file() {
         .collect();
     assert!(leftovers.is_empty());
 }
+
+#[test]
+fn docker_25_archive_reads_manifest_json_over_its_oci_layout() {
+    // docker 25 writes an OCI layout (ref.name = the tag only) and a
+    // manifest.json whose Config and Layers point into blobs/sha256/.
+    let l = layer(&[("d25", "docker 25")]);
+    let (mut layout_entries, blob_name_of) = {
+        let (layout, _) = oci_layout(
+            &[(&l, l.clone(), "application/vnd.oci.image.layer.v1.tar")],
+            "latest",
+            "2024-05-01T10:00:00Z",
+        );
+        (tar_entries(&layout), |d: &str| format!("blobs/sha256/{}", hex(d)))
+    };
+    let config = layout_entries
+        .iter()
+        .find(|(n, d)| {
+            n.starts_with("blobs/") && serde_json::from_slice::<Value>(d).is_ok_and(|v| v.get("rootfs").is_some())
+        })
+        .map(|(_, d)| d.clone())
+        .unwrap();
+    let manifest = json!([{"Config": blob_name_of(&digest_of(&config)), "RepoTags": ["web:2"],
+                           "Layers": [blob_name_of(&digest_of(&l))]}]);
+    layout_entries.push(("manifest.json".into(), manifest.to_string().into_bytes()));
+    let mut t = TarBuf::new();
+    for (n, d) in &layout_entries {
+        if !n.ends_with('/') {
+            t.file(n, d);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = open_store(dir.path());
+    assert_eq!(load_bytes(&s, t.finish()).unwrap(), ["docker.io/library/web:2"]);
+    assert_eq!(image::resolve(&s, "web:2").unwrap().id, hex(&digest_of(&config)));
+}
