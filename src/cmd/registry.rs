@@ -130,39 +130,32 @@ pub fn create_container(
     }
 }
 
-/// An image ID (or a unique prefix of one) is never pulled.
+/// An image ID is never pulled.
 fn looks_like_id(s: &str) -> bool {
-    let hex = s.strip_prefix("sha256:").unwrap_or(s);
-    hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    crate::util::ids::is_full_id(s.strip_prefix("sha256:").unwrap_or(s))
 }
 
 /// The digest of the manifest a registry serves for `image_ref` (the first
 /// candidate that has it).
 fn remote_digest(store: &Store, ro: &RegistryOptions, image_ref: &str) -> Result<Option<String>> {
     let remote = Remote::new(ro, store.rootless)?;
-    for cand in remote.candidates(image_ref)? {
-        let client = remote.client_for_pull(&cand)?;
-        let reference = cand
-            .digest
-            .clone()
-            .or(cand.tag.clone())
-            .unwrap_or_else(|| "latest".into());
-        match client.head_manifest(client.repository(), &reference, ACCEPT) {
-            Ok(Some((digest, _))) => return Ok(Some(digest)),
-            Ok(None) => continue,
-            Err(e) if RegistryError::is_not_found(&e) => continue,
-            Err(e) => return Err(e),
-        }
+    let found = remote.first_found(image_ref, |cand| {
+        let client = remote.client_for_pull(cand)?;
+        let head = client.head_manifest(client.repository(), &cand.tag_or_digest(), manifest::ACCEPT)?;
+        head.map(|(digest, _)| digest).ok_or_else(|| {
+            RegistryError::NotFound {
+                what: format!("manifest {cand}"),
+                detail: String::new(),
+            }
+            .into()
+        })
+    });
+    match found {
+        Ok(d) => Ok(Some(d)),
+        Err(e) if RegistryError::is_not_found(&e) => Ok(None),
+        Err(e) => Err(e),
     }
-    Ok(None)
 }
-
-const ACCEPT: &[&str] = &[
-    manifest::OCI_INDEX,
-    manifest::OCI_MANIFEST,
-    manifest::DOCKER_LIST,
-    manifest::DOCKER_MANIFEST,
-];
 
 pub fn push(store: &Store, a: PushArgs) -> Result<ExitStatus> {
     let (rec, matched) = image::resolve_named(store, &a.image)?;
@@ -346,32 +339,20 @@ pub fn load(store: &Store, a: LoadArgs) -> Result<ExitStatus> {
 
 pub fn manifest_inspect(store: &Store, a: ManifestInspectArgs) -> Result<ExitStatus> {
     let remote = Remote::new(&a.registry, store.rootless)?;
-    let mut last = None;
-    for cand in remote.candidates(&a.image)? {
-        let client = remote.client_for_pull(&cand)?;
-        let reference = cand
-            .digest
-            .clone()
-            .or(cand.tag.clone())
-            .unwrap_or_else(|| "latest".into());
-        match client.get_manifest(client.repository(), &reference, ACCEPT) {
-            Ok(f) => {
-                manifest::parse(&f.bytes, &f.media_type)?;
-                let v: serde_json::Value = serde_json::from_slice(&f.bytes).context("the manifest is not JSON")?;
-                let mut out = Vec::new();
-                let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-                let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
-                serde::Serialize::serialize(&v, &mut ser)?;
-                out.push(b'\n');
-                io::stdout()
-                    .lock()
-                    .write_all(&out)
-                    .context("write to standard output")?;
-                return Ok(ExitStatus::Success);
-            }
-            Err(e) if RegistryError::is_not_found(&e) => last = Some(e),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| anyhow::anyhow!("{}: no registry to look in", a.image)))
+    let f = remote.first_found(&a.image, |cand| {
+        let client = remote.client_for_pull(cand)?;
+        client.get_manifest(client.repository(), &cand.tag_or_digest(), manifest::ACCEPT)
+    })?;
+    manifest::parse(&f.bytes, &f.media_type)?;
+    let v: serde_json::Value = serde_json::from_slice(&f.bytes).context("the manifest is not JSON")?;
+    let mut out = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+    serde::Serialize::serialize(&v, &mut ser)?;
+    out.push(b'\n');
+    io::stdout()
+        .lock()
+        .write_all(&out)
+        .context("write to standard output")?;
+    Ok(ExitStatus::Success)
 }

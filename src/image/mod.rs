@@ -322,27 +322,36 @@ pub fn resolve_named(store: &Store, query: &str) -> Result<(ImageRecord, Option<
 /// that repository. Digest references are rare, so this reads the records
 /// rather than keeping another index.
 fn find_by_digest(store: &Store, r: &Reference, digest: &str) -> Result<Option<ImageRecord>> {
-    let dir = store.images_dir();
+    let repos: Vec<String> = r
+        .lookup_candidates()
+        .iter()
+        .filter_map(|c| Reference::parse_local(c).ok())
+        .map(|c| c.repository())
+        .collect();
     let names = names_by_id(store)?;
-    for cand in r.lookup_candidates() {
-        let Ok(c) = Reference::parse_local(&cand) else { continue };
-        let repo = c.repository();
+    let dir = store.images_dir();
+    let mut matching = Vec::new();
+    for e in fs::read_dir(&dir).with_context(|| format!("read {}", dir.display()))? {
+        let file = e?.file_name().to_string_lossy().into_owned();
+        let Some(id) = file.strip_suffix(".json").filter(|id| ids::is_full_id(id)) else {
+            continue;
+        };
+        if let Some(rec) = load(store, id)?
+            && rec.digest == digest
+        {
+            matching.push(rec);
+        }
+    }
+    // The first candidate repository that has one decides, as for names.
+    for repo in &repos {
         let want = format!("{repo}@{digest}");
-        for e in fs::read_dir(&dir).with_context(|| format!("read {}", dir.display()))? {
-            let file = e?.file_name().to_string_lossy().into_owned();
-            let Some(id) = file.strip_suffix(".json").filter(|id| ids::is_full_id(id)) else {
-                continue;
-            };
-            let Some(rec) = load(store, id)? else { continue };
-            if rec.digest != digest {
-                continue;
-            }
-            let named = names.get(id).is_some_and(|ns| {
+        for rec in &matching {
+            let named = names.get(&rec.id).is_some_and(|ns| {
                 ns.iter()
-                    .any(|n| Reference::parse_local(n).is_ok_and(|x| x.repository() == repo))
+                    .any(|n| Reference::parse_local(n).is_ok_and(|x| &x.repository() == repo))
             });
             if named || rec.repo_digests.contains(&want) {
-                return Ok(Some(rec));
+                return Ok(Some(rec.clone()));
             }
         }
     }

@@ -24,9 +24,8 @@ use crate::image::remote::Remote;
 use crate::image::{self, ImageRecord, blobs};
 use crate::layers::ingest::{self, Expect, Ingested};
 use crate::layers::store as layer_store;
-use crate::registry::RegistryError;
 use crate::registry::client::{Client, Fetched};
-use crate::registry::manifest::{self, Descriptor, Parsed, Platform};
+use crate::registry::manifest::{self, Descriptor, ImageManifest, Parsed, Platform};
 use crate::store::Store;
 use crate::store::lock::Mode;
 use crate::util::time;
@@ -72,6 +71,7 @@ pub fn parallel_copies() -> usize {
     }
     if n == 0 { PARALLEL_LAYERS } else { n }
 }
+
 /// A layer may unpack to at most this many times its compressed size (plus a
 /// floor): beyond it, it is a decompression bomb.
 const MAX_EXPANSION: u64 = 2000;
@@ -94,44 +94,19 @@ pub struct Pulled {
 /// Pulls `name` (a short name is tried against each search registry in
 /// turn) and returns what was stored.
 pub fn pull(store: &Store, name: &str, opts: &PullOptions) -> Result<Pulled> {
-    let candidates = opts.remote.candidates(name)?;
-    let mut last_err = None;
-    for cand in &candidates {
+    opts.remote.first_found(name, |cand| {
         opts.progress.message(&format!("Trying to pull {cand}..."));
-        match pull_reference(store, cand, opts) {
-            Ok(p) => return Ok(p),
-            Err(e) if candidates.len() > 1 && RegistryError::is_not_found(&e) => last_err = Some(e),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last_err.unwrap_or_else(|| anyhow::anyhow!("{name}: no registry to pull from")))
-        .with_context(|| format!("pull {name}"))
+        pull_reference(store, cand, opts)
+    })
 }
-
-/// The Accept header of a manifest request: every manifest type casco reads.
-const ACCEPT: &[&str] = &[
-    manifest::OCI_INDEX,
-    manifest::OCI_MANIFEST,
-    manifest::DOCKER_LIST,
-    manifest::DOCKER_MANIFEST,
-];
 
 /// Pulls one fully qualified reference.
 pub fn pull_reference(store: &Store, r: &Reference, opts: &PullOptions) -> Result<Pulled> {
     layer_store::clean_stale_tmp(store);
     let client = opts.remote.client_for_pull(r)?;
     let repo = client.repository().to_string();
-    let tag_or_digest = r
-        .digest
-        .clone()
-        .or_else(|| r.tag.clone())
-        .unwrap_or_else(|| "latest".into());
-    let fetched = client.get_manifest(&repo, &tag_or_digest, ACCEPT)?;
-    let (fetched, descriptor) = resolve_platform(&client, &repo, fetched, &opts.platform)?;
-    let Parsed::Image(m) = manifest::parse(&fetched.bytes, &fetched.media_type)? else {
-        bail!("{r}: the platform's manifest is itself a list");
-    };
-    let _ = descriptor;
+    let fetched = client.get_manifest(&repo, &r.tag_or_digest(), manifest::ACCEPT)?;
+    let (fetched, m) = resolve_platform(&client, &repo, fetched, &opts.platform)?;
 
     // The config: small, verified, and the image's identity.
     let config_bytes = fetch_config(&client, &repo, &m.config, manifest::MAX_CONFIG)?;
@@ -254,22 +229,26 @@ pub fn pull_reference(store: &Store, r: &Reference, opts: &PullOptions) -> Resul
     Ok(Pulled { name: full_name, id })
 }
 
-/// For a manifest list, fetches the manifest of the wanted platform.
+/// The image manifest `fetched` is, or, for a manifest list, the one of the
+/// wanted platform (fetched and checked against the list's digest).
 fn resolve_platform(
     client: &Client,
     repo: &str,
     fetched: Fetched,
     want: &Platform,
-) -> Result<(Fetched, Option<Descriptor>)> {
+) -> Result<(Fetched, ImageManifest)> {
     match manifest::parse(&fetched.bytes, &fetched.media_type)? {
-        Parsed::Image(_) => Ok((fetched, None)),
+        Parsed::Image(m) => Ok((fetched, m)),
         Parsed::Index(index) => {
             let d = manifest::select(&index, want)?;
-            let inner = client.get_manifest(repo, &d.digest, ACCEPT)?;
+            let inner = client.get_manifest(repo, &d.digest, manifest::ACCEPT)?;
             if inner.digest != d.digest {
                 bail!("manifest digest mismatch: expected {}, got {}", d.digest, inner.digest);
             }
-            Ok((inner, Some(d)))
+            match manifest::parse(&inner.bytes, &inner.media_type)? {
+                Parsed::Image(m) => Ok((inner, m)),
+                Parsed::Index(_) => bail!("the platform's manifest is itself a list"),
+            }
         }
     }
 }

@@ -122,13 +122,12 @@ pub fn push(store: &Store, rec: &ImageRecord, dest: &Reference, opts: &PushOptio
     let client = opts.remote.client_for_push(dest)?;
     let repo = client.repository().to_string();
     let tag = dest.tag.clone().unwrap_or_else(|| "latest".into());
-    let format = opts
-        .format
-        .unwrap_or(if rec.manifest_media_type == manifest::DOCKER_MANIFEST {
-            ManifestFormat::Docker
-        } else {
-            ManifestFormat::Oci
-        });
+    let stored_format = if rec.manifest_media_type == manifest::DOCKER_MANIFEST {
+        ManifestFormat::Docker
+    } else {
+        ManifestFormat::Oci
+    };
+    let format = opts.format.unwrap_or(stored_format);
     let mut pushed_layers = Vec::new();
     let mut unchanged = true;
     for chain in &rec.layers {
@@ -151,11 +150,6 @@ pub fn push(store: &Store, rec: &ImageRecord, dest: &Reference, opts: &PushOptio
 
     // The stored manifest, byte for byte, when nothing changed and the format
     // is its own; else a new one over the same config.
-    let stored_format = if rec.manifest_media_type == manifest::DOCKER_MANIFEST {
-        ManifestFormat::Docker
-    } else {
-        ManifestFormat::Oci
-    };
     let (media_type, bytes) = if unchanged && format == stored_format && blobs::has_blob(store, &rec.digest) {
         (rec.manifest_media_type.clone(), blobs::read_blob(store, &rec.digest)?)
     } else {

@@ -161,6 +161,15 @@ impl Reference {
     }
 
     /// `domain/path`, without tag or digest.
+    /// What a registry request names: the digest when there is one (it
+    /// wins over a tag), else the tag, else `latest`.
+    pub fn tag_or_digest(&self) -> String {
+        self.digest
+            .clone()
+            .or_else(|| self.tag.clone())
+            .unwrap_or_else(|| "latest".into())
+    }
+
     pub fn repository(&self) -> String {
         format!("{}/{}", self.domain, self.path)
     }

@@ -12,7 +12,7 @@ use crate::image::reference::Reference;
 use crate::registry::certs::TlsSettings;
 use crate::registry::client::{Client, ClientOptions};
 use crate::registry::config::RegistriesConf;
-use crate::registry::{Credentials, Endpoint, auth};
+use crate::registry::{Credentials, Endpoint, RegistryError, auth};
 
 /// Uploads above this size go in chunks.
 const CHUNK_SIZE: u64 = 16 << 20;
@@ -47,6 +47,20 @@ impl Remote {
     pub fn candidates(&self, name: &str) -> Result<Vec<Reference>> {
         let name = name.strip_prefix("docker://").unwrap_or(name);
         self.conf.candidates(name)
+    }
+
+    /// Runs `f` on each candidate of `name` in turn (see [`Remote::candidates`])
+    /// until one is not "not found"; returns its result, or the last "not
+    /// found".
+    pub fn first_found<T>(&self, name: &str, mut f: impl FnMut(&Reference) -> Result<T>) -> Result<T> {
+        let mut last = None;
+        for cand in self.candidates(name)? {
+            match f(&cand) {
+                Err(e) if RegistryError::is_not_found(&e) => last = Some(e),
+                r => return r,
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("{name}: no registry to look in")))
     }
 
     /// A client for pulling `r`: the first mirror that answers, else the
@@ -101,17 +115,15 @@ impl Remote {
         )
     }
 
-    /// Overrides the credentials (login checks the ones it was given).
-    pub fn with_creds(mut self, creds: Credentials) -> Remote {
-        self.creds = Some(creds);
-        self
-    }
-}
-
-impl Remote {
     /// The registry `login` uses when none is named: the first
     /// unqualified-search registry.
     pub fn default_registry(&self) -> Option<String> {
         self.conf.search.first().cloned()
+    }
+
+    /// Overrides the credentials (login checks the ones it was given).
+    pub fn with_creds(mut self, creds: Credentials) -> Remote {
+        self.creds = Some(creds);
+        self
     }
 }

@@ -256,25 +256,11 @@ fn header<'r>(resp: &'r Response<Body>, name: &str) -> Option<&'r str> {
     resp.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 fn basic_auth(c: &Credentials) -> String {
-    format!("Basic {}", base64(format!("{}:{}", c.username, c.password).as_bytes()))
+    format!(
+        "Basic {}",
+        super::base64::encode(format!("{}:{}", c.username, c.password).as_bytes())
+    )
 }
 
 /// Parses a `WWW-Authenticate` value into its challenges: (scheme in lower
@@ -878,21 +864,33 @@ impl Client {
         format!("{base}/v2/{repo}/{rest}")
     }
 
-    /// Fetches a manifest (or index) by tag or digest, at most
-    /// [`MAX_MANIFEST`] bytes, and checks its digest.
-    pub fn get_manifest(&self, repo: &str, reference: &str, accept: &[&str]) -> Result<Fetched> {
+    /// Sends a GET or HEAD for a manifest; returns the response and the
+    /// words that name it in errors.
+    fn manifest_request(
+        &self,
+        method: &'static str,
+        repo: &str,
+        reference: &str,
+        accept: &[&str],
+    ) -> Result<(Response<Body>, String)> {
         check_repo(repo)?;
         check_reference(reference)?;
         let base = self.base()?;
         let what = format!("manifest {repo}:{reference}");
         let req = Req::new(
-            "GET",
+            method,
             self.url(&base, repo, &format!("manifests/{reference}")),
             what.clone(),
             pull_scope(repo),
         )
         .header("Accept", accept.join(", "));
-        let resp = self.send(req)?;
+        Ok((self.send(req)?, what))
+    }
+
+    /// Fetches a manifest (or index) by tag or digest, at most
+    /// [`MAX_MANIFEST`] bytes, and checks its digest.
+    pub fn get_manifest(&self, repo: &str, reference: &str, accept: &[&str]) -> Result<Fetched> {
+        let (resp, what) = self.manifest_request("GET", repo, reference, accept)?;
         if resp.status().as_u16() != 200 {
             return Err(self.status_error(what, resp));
         }
@@ -949,18 +947,7 @@ impl Client {
 
     /// The digest and media type of a manifest, or None if there is none.
     pub fn head_manifest(&self, repo: &str, reference: &str, accept: &[&str]) -> Result<Option<(String, String)>> {
-        check_repo(repo)?;
-        check_reference(reference)?;
-        let base = self.base()?;
-        let what = format!("manifest {repo}:{reference}");
-        let req = Req::new(
-            "HEAD",
-            self.url(&base, repo, &format!("manifests/{reference}")),
-            what.clone(),
-            pull_scope(repo),
-        )
-        .header("Accept", accept.join(", "));
-        let resp = self.send(req)?;
+        let (resp, what) = self.manifest_request("HEAD", repo, reference, accept)?;
         match resp.status().as_u16() {
             200 => {}
             404 => return Ok(None),

@@ -16,6 +16,9 @@ use serde::Deserialize;
 use crate::image::reference::validate_digest;
 
 /// Largest manifest (or index) casco reads.
+/// The Accept header of a manifest request: every manifest type casco reads.
+pub const ACCEPT: &[&str] = &[OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST];
+
 pub const MAX_MANIFEST: u64 = 4 << 20;
 /// Largest image config casco reads.
 pub const MAX_CONFIG: u64 = 8 << 20;

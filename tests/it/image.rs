@@ -444,21 +444,6 @@ both! {
     }
 }
 
-/// Entries of a store directory (`layers`, `blobs/sha256`, ...) other than
-/// lock files; empty when the directory is absent.
-fn store_entries(env: &TestEnv, sub: &str) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(env.store_root().join(sub)) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = entries
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.ends_with(".lock"))
-        .collect();
-    names.sort();
-    names
-}
-
 both! {
     /// podman 4.3.1: `rmi` of one of an image's two names only untags it (the
     /// layers stay); `rmi` of the last name deletes the image. `rmi -f` of an

@@ -155,20 +155,6 @@ fn listing(base: &Path, skip: &[&str]) -> Vec<String> {
     out
 }
 
-/// Entries of a store subdirectory other than lock files.
-fn store_entries(env: &TestEnv, sub: &str) -> Vec<String> {
-    let Ok(entries) = fs::read_dir(env.store_root().join(sub)) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = entries
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.ends_with(".lock"))
-        .collect();
-    names.sort();
-    names
-}
-
 const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 fn base64(data: &[u8]) -> String {

@@ -77,18 +77,23 @@ fn resolve_symlink(link: &str, target: &str) -> Result<String> {
 }
 
 impl Spool {
-    /// Reads the whole (already decompressed) tar stream into the store's temp space.
-    pub fn read(store: &Store, input: impl Read) -> Result<Spool> {
+    /// A spool with a new directory in the store's temp space (removed on drop).
+    fn empty(store: &Store) -> Result<Spool> {
         let mut r = [0u8; 8];
         crate::sys::random_bytes(&mut r);
         let dir = store
             .tmp_dir()
             .join(format!("{TMP_PREFIX}{}-{}-load", std::process::id(), ids::hex(&r)));
         fs::create_dir(&dir).with_context(|| format!("create {}", dir.display()))?;
-        let mut spool = Spool {
+        Ok(Spool {
             dir,
             entries: HashMap::new(),
-        };
+        })
+    }
+
+    /// Reads the whole (already decompressed) tar stream into the store's temp space.
+    pub fn read(store: &Store, input: impl Read) -> Result<Spool> {
+        let mut spool = Spool::empty(store)?;
         spool.fill(input)?;
         Ok(spool)
     }
@@ -97,16 +102,7 @@ impl Spool {
     /// as it is: files are read in place, symlinks resolved inside the
     /// directory, nothing else followed.
     pub fn from_dir(store: &Store, root: &Path) -> Result<Spool> {
-        let mut r = [0u8; 8];
-        crate::sys::random_bytes(&mut r);
-        let dir = store
-            .tmp_dir()
-            .join(format!("{TMP_PREFIX}{}-{}-load", std::process::id(), ids::hex(&r)));
-        fs::create_dir(&dir).with_context(|| format!("create {}", dir.display()))?;
-        let mut spool = Spool {
-            dir,
-            entries: HashMap::new(),
-        };
+        let mut spool = Spool::empty(store)?;
         let mut stack = vec![(root.to_path_buf(), String::new())];
         while let Some((path, prefix)) = stack.pop() {
             for e in fs::read_dir(&path).with_context(|| format!("read {}", path.display()))? {

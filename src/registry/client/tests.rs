@@ -300,9 +300,9 @@ fn url_helpers() {
         with_query("http://h/u?_state=a", "digest=d"),
         "http://h/u?_state=a&digest=d"
     );
-    assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
-    assert_eq!(base64(b"ab"), "YWI=");
-    assert_eq!(base64(b"a"), "YQ==");
+    assert_eq!(crate::registry::base64::encode(b"user:pass"), "dXNlcjpwYXNz");
+    assert_eq!(crate::registry::base64::encode(b"ab"), "YWI=");
+    assert_eq!(crate::registry::base64::encode(b"a"), "YQ==");
     assert_eq!(
         next_link(r#"</v2/x/tags/list?last=b&n=2>; rel="next""#).as_deref(),
         Some("/v2/x/tags/list?last=b&n=2")

@@ -1739,3 +1739,18 @@ pub fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
+
+/// Entries of a store directory (`layers`, `blobs/sha256`, ...) other than
+/// lock files; empty when the directory is absent.
+pub fn store_entries(env: &TestEnv, sub: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(env.store_root().join(sub)) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".lock"))
+        .collect();
+    names.sort();
+    names
+}
