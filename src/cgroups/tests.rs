@@ -431,7 +431,10 @@ fn real_oom_kill_is_counted() {
     assert_eq!(cg.oom_kills().unwrap(), 0);
     release(&mut guard);
     let status = guard.child.take().unwrap().wait().unwrap();
-    assert_eq!(status.code(), Some(137), "tail should die of SIGKILL: {status:?}");
+    // The OOM killer picks `tail` as a rule, but under memory pressure the kernel may also take
+    // the shell: either way something in the group died of SIGKILL.
+    let killed = status.code() == Some(137) || status.signal() == Some(9);
+    assert!(killed, "tail or its shell should die of SIGKILL: {status:?}");
     assert!(cg.oom_kills().unwrap() >= 1);
     cg.kill_all().unwrap();
     cg.remove().unwrap();
