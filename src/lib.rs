@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 #![recursion_limit = "256"]
 
+pub mod build;
 pub mod cgroups;
 pub mod cli;
 pub mod cmd;

@@ -8,6 +8,7 @@
 pub mod archive;
 pub mod blobs;
 pub mod change;
+pub mod create;
 pub mod import;
 pub mod progress;
 pub mod pull;

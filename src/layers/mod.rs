@@ -2,6 +2,7 @@
 //! assembling a container's root filesystem from them.
 
 pub mod archive;
+pub mod diff;
 pub mod ingest;
 pub mod merge;
 pub mod overlay;
