@@ -116,6 +116,9 @@ pub enum Command {
     /// Inspect manifests
     #[command(subcommand)]
     Manifest(ManifestCommand),
+    /// Build an image from a Containerfile or Dockerfile
+    #[command(visible_alias = "buildx")]
+    Build(BuildArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,6 +183,8 @@ pub enum ImageCommand {
     Save(SaveArgs),
     /// Read images from an archive
     Load(LoadArgs),
+    /// Build an image from a Containerfile or Dockerfile
+    Build(BuildArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -1000,4 +1005,106 @@ pub struct VersionArgs {
     /// Output: json, or a Go template
     #[arg(short = 'f', long, value_name = "FORMAT")]
     pub format: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BuildArgs {
+    /// Name the image (several allowed)
+    #[arg(short = 't', long = "tag", value_name = "NAME")]
+    pub tags: Vec<String>,
+
+    /// The Containerfile (- for standard input) [default: CONTEXT/Containerfile, else CONTEXT/Dockerfile]
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<String>,
+
+    /// Set a build argument: NAME=VALUE, or NAME to copy it from the environment
+    #[arg(long, value_name = "NAME[=VALUE]")]
+    pub build_arg: Vec<String>,
+
+    /// Read build arguments from a file (NAME=VALUE lines, # comments)
+    #[arg(long, value_name = "FILE")]
+    pub build_arg_file: Vec<PathBuf>,
+
+    /// Build up to this stage
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+
+    /// Do not use cached steps
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// Make a layer per step and use the cache (false: one new layer for the whole build, no cache)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_value = "true", default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub layers: bool,
+
+    /// When to pull FROM images: missing (default), always, never, newer
+    #[arg(long, value_name = "POLICY", num_args = 0..=1, default_missing_value = "always")]
+    pub pull: Option<String>,
+
+    #[command(flatten)]
+    pub registry: RegistryOptions,
+
+    /// Image format: oci (default) or docker
+    #[arg(long, value_name = "FORMAT", default_value = "oci")]
+    pub format: String,
+
+    /// Write the image ID to this file
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+
+    /// Print only the image ID
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Add a label to the image: KEY=VALUE
+    #[arg(long, value_name = "LABEL")]
+    pub label: Vec<String>,
+
+    /// Add an annotation to the image manifest: KEY=VALUE
+    #[arg(long, value_name = "ANNOTATION")]
+    pub annotation: Vec<String>,
+
+    /// Squash the build's new layers into one
+    #[arg(long)]
+    pub squash: bool,
+
+    /// Squash every layer, the base image's too, into one
+    #[arg(long)]
+    pub squash_all: bool,
+
+    /// A secret for RUN --mount=type=secret: id=ID,src=PATH (or id=ID,env=VAR)
+    #[arg(long, value_name = "SECRET")]
+    pub secret: Vec<String>,
+
+    /// Network for RUN steps: host (default) or none
+    #[arg(long, visible_alias = "net", value_name = "MODE")]
+    pub network: Option<String>,
+
+    /// Bind mount for RUN steps: SRC:DST[:OPTIONS]
+    #[arg(short = 'v', long = "volume", value_name = "VOLUME")]
+    pub volume: Vec<String>,
+
+    /// Add a capability for RUN steps
+    #[arg(long, value_name = "CAP")]
+    pub cap_add: Vec<String>,
+
+    /// Drop a capability for RUN steps
+    #[arg(long, value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+
+    /// Target platform: only the host's (e.g. linux/amd64)
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+
+    /// Remove intermediate containers after a build (always done; accepted for compatibility)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub rm: Option<bool>,
+
+    /// Also remove intermediate containers after a failed build (always done; accepted for compatibility)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub force_rm: Option<bool>,
+
+    /// Build context directory
+    #[arg(default_value = ".")]
+    pub context: PathBuf,
 }

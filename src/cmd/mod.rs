@@ -1,10 +1,11 @@
 //! Verbs: each module turns parsed flags into calls on the library and prints
 //! the result. `dispatch` is the one switch.
 
+mod build;
 mod container;
 mod image;
 mod inspect;
-mod registry;
+pub(crate) mod registry;
 mod run;
 mod system;
 
@@ -58,6 +59,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitStatus> {
         Command::Logout(a) => registry::logout(&store, a),
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => registry::save(&store, a),
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => registry::load(&store, a),
+        Command::Build(a) | Command::Image(ImageCommand::Build(a)) => build::build(&store, a),
         Command::Manifest(ManifestCommand::Inspect(a)) => registry::manifest_inspect(&store, a),
         Command::Version(_) => unreachable!("handled above"),
     }
