@@ -849,6 +849,40 @@ mod tests {
         assert_eq!(kv, [("bash_KEY".to_string(), Some("v".to_string()))]);
     }
 
+    /// BuildKit's parser testfiles/env: the raw split, then the expansion.
+    #[test]
+    fn key_values_buildkit_env_corpus() {
+        let line = "name=value     name1=value1     name2=\"value2a            value2b\"     \
+                    name3=\"value3a\\n\\\"value3b\\\"\" \tname4=\"value4a\\\\nvalue4b\"";
+        assert_eq!(
+            raw_words(line, '\\'),
+            [
+                "name=value",
+                "name1=value1",
+                "name2=\"value2a            value2b\"",
+                "name3=\"value3a\\n\\\"value3b\\\"\"",
+                "name4=\"value4a\\\\nvalue4b\""
+            ]
+        );
+        let kv = key_values(line, '\\', &env).unwrap();
+        let values: Vec<&str> = kv.iter().map(|(_, v)| v.as_deref().unwrap()).collect();
+        assert_eq!(
+            values,
+            [
+                "value",
+                "value1",
+                "value2a            value2b",
+                "value3a\\n\"value3b\"",
+                "value4a\\nvalue4b"
+            ]
+        );
+        let one = |s: &str| key_values(s, '\\', &env).unwrap().remove(0).1.unwrap();
+        assert_eq!(one("name='a\\'b''"), "a\\b");
+        assert_eq!(one("name=\"a\\'b\""), "a\\'b");
+        assert_eq!(one("name=value\\ value2"), "value value2");
+        assert_eq!(one("name='value\"double quote\"value2'"), "value\"double quote\"value2");
+    }
+
     #[test]
     fn key_values_legacy_form() {
         let kv = key_values("PATH /usr/bin:$PWD   and  more ", '\\', &env).unwrap();

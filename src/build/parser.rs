@@ -955,6 +955,88 @@ mod tests {
     }
 
     #[test]
+    fn realistic_multi_stage_file() {
+        let text = r#"# syntax=docker/dockerfile:1.7
+ARG GO_VERSION=1.22
+FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build
+WORKDIR /src
+# dependencies first
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/root/.cache/go-build \
+    --mount=type=cache,target=/go/pkg \
+    go mod download
+COPY . .
+RUN <<EOF
+set -e
+go build -o /out/app ./cmd/app
+EOF
+
+FROM alpine:3.19
+LABEL org.opencontainers.image.title="app" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV APP_HOME=/srv/app PATH=/srv/app/bin:$PATH
+COPY --from=build --chmod=755 /out/app /srv/app/bin/app
+COPY <<-"CONF" /etc/app.conf
+	listen = :8080
+	home = $APP_HOME
+	CONF
+EXPOSE 8080/tcp
+USER 65534:65534
+HEALTHCHECK --interval=30s --timeout=3s CMD ["/srv/app/bin/app", "health"]
+ENTRYPOINT ["/srv/app/bin/app"]
+CMD ["serve"]
+"#;
+        let c = p(text);
+        assert_eq!(c.syntax.as_deref(), Some("docker/dockerfile:1.7"));
+        let summary: Vec<(usize, &str)> = c.instructions.iter().map(|i| (i.line, i.keyword.name())).collect();
+        assert_eq!(
+            summary,
+            [
+                (2, "ARG"),
+                (3, "FROM"),
+                (4, "WORKDIR"),
+                (6, "COPY"),
+                (7, "RUN"),
+                (10, "COPY"),
+                (11, "RUN"),
+                (16, "FROM"),
+                (17, "LABEL"),
+                (19, "ENV"),
+                (20, "COPY"),
+                (21, "COPY"),
+                (25, "EXPOSE"),
+                (26, "USER"),
+                (27, "HEALTHCHECK"),
+                (28, "ENTRYPOINT"),
+                (29, "CMD"),
+            ]
+        );
+        let ins = &c.instructions;
+        assert_eq!(ins[1].flag("platform"), Some(Some("$BUILDPLATFORM")));
+        assert_eq!(ins[1].args, shell("golang:${GO_VERSION} AS build"));
+        assert_eq!(ins[4].flag_values("mount").len(), 2);
+        assert_eq!(ins[4].args, shell("go mod download"));
+        assert_eq!(ins[6].heredocs[0].content, "set -e\ngo build -o /out/app ./cmd/app\n");
+        assert_eq!(
+            ins[8].args,
+            shell("org.opencontainers.image.title=\"app\"       org.opencontainers.image.licenses=\"Apache-2.0\"")
+        );
+        let conf = &ins[11].heredocs[0];
+        assert_eq!(
+            (conf.name.as_str(), conf.expand, conf.chomp_tabs),
+            ("CONF", false, true)
+        );
+        assert_eq!(conf.content, "listen = :8080\nhome = $APP_HOME\n");
+        assert_eq!(ins[14].args, shell("CMD [\"/srv/app/bin/app\", \"health\"]"));
+        assert_eq!(ins[14].flag("timeout"), Some(Some("3s")));
+        assert_eq!(
+            command_args("[\"/srv/app/bin/app\", \"health\"]"),
+            exec(&["/srv/app/bin/app", "health"])
+        );
+        assert_eq!(ins[16].args, exec(&["serve"]));
+    }
+
+    #[test]
     fn keywords_are_case_insensitive() {
         let c = p("from alpine\nRun echo hi\nworkDIR /app\n");
         let k: Vec<Keyword> = c.instructions.iter().map(|i| i.keyword).collect();
