@@ -48,7 +48,10 @@ pub fn env_value(cfg: &Value, key: &str) -> Option<String> {
 pub fn set_env(cfg: &mut Value, key: &str, value: &str) {
     let mut env = env(cfg);
     let entry = format!("{key}={value}");
-    match env.iter().position(|e| e.split_once('=').map(|x| x.0).unwrap_or(e) == key) {
+    match env
+        .iter()
+        .position(|e| e.split_once('=').map(|x| x.0).unwrap_or(e) == key)
+    {
         Some(i) => env[i] = entry,
         None => env.push(entry),
     }
@@ -93,18 +96,27 @@ pub fn set_label(cfg: &mut Value, key: &str, value: &str) {
     if !s.get("Labels").is_some_and(Value::is_object) {
         s.insert("Labels".into(), json!({}));
     }
-    s["Labels"].as_object_mut().expect("object").insert(key.into(), json!(value));
+    s["Labels"]
+        .as_object_mut()
+        .expect("object")
+        .insert(key.into(), json!(value));
 }
 
 /// The working directory (`/` when unset).
 pub fn workdir(cfg: &Value) -> String {
-    get_str(cfg, "WorkingDir").filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into())
+    get_str(cfg, "WorkingDir")
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "/".into())
 }
 
 /// `WORKDIR`: relative paths are taken from the current one; the result is
 /// cleaned (`/a/./b/../c` → `/a/c`).
 pub fn join_workdir(current: &str, dir: &str) -> String {
-    let joined = if dir.starts_with('/') { dir.to_string() } else { format!("{current}/{dir}") };
+    let joined = if dir.starts_with('/') {
+        dir.to_string()
+    } else {
+        format!("{current}/{dir}")
+    };
     let mut parts: Vec<&str> = Vec::new();
     for p in joined.split('/') {
         match p {
@@ -168,7 +180,9 @@ pub fn parse_duration(s: &str) -> Result<u64> {
         }
         let n: f64 = rest[..num_end].parse().map_err(|_| bad())?;
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let mult: f64 = match &rest[..unit_end] {
             "ns" => 1.0,
             "us" | "µs" => 1e3,
@@ -204,7 +218,10 @@ pub fn add_diff_id(cfg: &mut Value, diff_id: &str) {
     if !cfg["rootfs"]["diff_ids"].is_array() {
         cfg["rootfs"]["diff_ids"] = json!([]);
     }
-    cfg["rootfs"]["diff_ids"].as_array_mut().expect("array").push(json!(diff_id));
+    cfg["rootfs"]["diff_ids"]
+        .as_array_mut()
+        .expect("array")
+        .push(json!(diff_id));
 }
 
 /// Marks the history entries from `from` on as empty except the last, which
@@ -235,7 +252,10 @@ mod tests {
         set_env(&mut c, "A", "3");
         ensure_path(&mut c);
         ensure_path(&mut c);
-        assert_eq!(env(&c), vec!["A=3".to_string(), "B=2".into(), format!("PATH={DEFAULT_PATH}")]);
+        assert_eq!(
+            env(&c),
+            vec!["A=3".to_string(), "B=2".into(), format!("PATH={DEFAULT_PATH}")]
+        );
         assert_eq!(env_value(&c, "B").as_deref(), Some("2"));
     }
 
@@ -251,7 +271,10 @@ mod tests {
     fn ports_and_ranges() {
         let w = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(parse_ports(&w(&["80", "53/UDP"])).unwrap(), vec!["80/tcp", "53/udp"]);
-        assert_eq!(parse_ports(&w(&["8000-8002"])).unwrap(), vec!["8000/tcp", "8001/tcp", "8002/tcp"]);
+        assert_eq!(
+            parse_ports(&w(&["8000-8002"])).unwrap(),
+            vec!["8000/tcp", "8001/tcp", "8002/tcp"]
+        );
         assert!(parse_ports(&w(&["http"])).is_err());
         assert!(parse_ports(&w(&["80/icmp"])).is_err());
         assert!(parse_ports(&w(&["9-3"])).is_err());

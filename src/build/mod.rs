@@ -125,7 +125,10 @@ pub fn split_stages(file: &Containerfile) -> Result<(Vec<&Instruction>, Vec<Stag
 /// The stage a `--from` value or a FROM image names: by name, or by index.
 pub fn find_stage(stages: &[Stage], before: usize, what: &str) -> Option<usize> {
     let lower = what.to_ascii_lowercase();
-    if let Some(s) = stages[..before].iter().find(|s| s.name.as_deref() == Some(lower.as_str())) {
+    if let Some(s) = stages[..before]
+        .iter()
+        .find(|s| s.name.as_deref() == Some(lower.as_str()))
+    {
         return Some(s.index);
     }
     what.parse::<usize>().ok().filter(|i| *i < before)

@@ -19,8 +19,8 @@ use super::{BuildOptions, PROXY_ARGS, Stage, find_stage};
 use crate::cli::ContainerOptions;
 use crate::container::create::Base;
 use crate::exit::Coded;
-use crate::outln;
 use crate::image;
+use crate::outln;
 use crate::store::Store;
 use crate::util::time;
 
@@ -106,7 +106,7 @@ impl<'a> Builder<'a> {
             let text = self.shell_text(ins)?;
             let pairs = {
                 let vars = |n: &str| self.meta_var(n);
-                expand::key_values(&text, self.o.file.escape, &vars).with_context(|| self.at(ins))?
+                expand::arg_pairs(&text, self.o.file.escape, &vars).with_context(|| self.at(ins))?
             };
             for (name, default) in pairs {
                 let value = match self.o.build_args.get(&name) {
@@ -134,7 +134,12 @@ impl<'a> Builder<'a> {
     }
 
     fn at(&self, ins: &Instruction) -> String {
-        format!("{}:{}: {}", self.o.file.name, ins.line, ins.original.lines().next().unwrap_or(""))
+        format!(
+            "{}:{}: {}",
+            self.o.file.name,
+            ins.line,
+            ins.original.lines().next().unwrap_or("")
+        )
     }
 
     fn shell_text(&self, ins: &Instruction) -> Result<String> {
@@ -176,7 +181,10 @@ impl<'a> Builder<'a> {
             let p = self.expand_meta(p)?;
             let host = format!("linux/{}", image::host_arch());
             if p != host {
-                bail!("{}: only the host platform {host} can be built, not {p:?}", self.at(s.from));
+                bail!(
+                    "{}: only the host platform {host} can be built, not {p:?}",
+                    self.at(s.from)
+                );
             }
         }
         let name = self.from_image_name(s)?;
@@ -185,7 +193,11 @@ impl<'a> Builder<'a> {
         let shell = state.config["config"]
             .get("Shell")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect::<Vec<_>>())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect::<Vec<_>>()
+            })
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]);
         let triggers: Vec<String> = state.config["config"]
@@ -218,7 +230,10 @@ impl<'a> Builder<'a> {
             }
             for ins in s.steps {
                 run.number += 1;
-                self.say(&format!("{}STEP {}/{}: {}", run.prefix, run.number, run.total, ins.original))?;
+                self.say(&format!(
+                    "{}STEP {}/{}: {}",
+                    run.prefix, run.number, run.total, ins.original
+                ))?;
                 self.step(&mut run, ins)?;
             }
             Ok(())
@@ -263,7 +278,11 @@ impl<'a> Builder<'a> {
             return Ok((state, base));
         }
         if let Some(j) = find_stage(self.stages, s.index, name) {
-            let state = self.results.get(&j).cloned().context("a stage used before it was built")?;
+            let state = self
+                .results
+                .get(&j)
+                .cloned()
+                .context("a stage used before it was built")?;
             let base = Base {
                 id: String::new(),
                 name: name.to_string(),
@@ -319,7 +338,8 @@ impl<'a> Builder<'a> {
     }
 
     fn step(&mut self, run: &mut Run, ins: &Instruction) -> Result<()> {
-        self.step_inner(run, ins).with_context(|| format!("building at STEP \"{}\"", ins.original))
+        self.step_inner(run, ins)
+            .with_context(|| format!("building at STEP \"{}\"", ins.original))
     }
 
     fn step_inner(&mut self, run: &mut Run, ins: &Instruction) -> Result<()> {
@@ -343,7 +363,10 @@ impl<'a> Builder<'a> {
         parts.push(Self::args_in_effect(run).join("\n"));
         parts.push(extra);
         if ins.keyword == Keyword::Run {
-            parts.push(format!("{:?}|{:?}|{:?}", self.o.network, self.o.volumes, self.o.cap_add));
+            parts.push(format!(
+                "{:?}|{:?}|{:?}",
+                self.o.network, self.o.volumes, self.o.cap_add
+            ));
         }
         let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
         let key = cache::key(&run.state, &refs);
@@ -389,7 +412,7 @@ impl<'a> Builder<'a> {
 
     fn arg(&mut self, run: &mut Run, ins: &Instruction) -> Result<()> {
         let text = self.shell_text(ins)?;
-        let pairs = expand::key_values(&text, self.o.file.escape, &|n| Self::lookup(run, n))?;
+        let pairs = expand::arg_pairs(&text, self.o.file.escape, &|n| Self::lookup(run, n))?;
         let mut names = Vec::new();
         for (name, default) in pairs {
             let value = match self.o.build_args.get(&name) {
@@ -408,7 +431,12 @@ impl<'a> Builder<'a> {
         let cacheable = self.o.layers && !self.o.squash && !self.o.squash_all;
         let key = cache::key(
             &run.state,
-            &["casco-build-1", "ARG", &ins.original, &Self::args_in_effect(run).join("\n")],
+            &[
+                "casco-build-1",
+                "ARG",
+                &ins.original,
+                &Self::args_in_effect(run).join("\n"),
+            ],
         );
         if cacheable && !self.o.no_cache {
             if let Some(hit) = cache::lookup(self.store, &key) {
@@ -459,7 +487,9 @@ impl<'a> Builder<'a> {
                 return Ok(nop(format!("LABEL {}", shown.join(" "))));
             }
             Keyword::Expose => {
-                let words = self.expand_words(run, ins)?;
+                // BuildKit splits what a variable expands to here: EXPOSE $PORTS.
+                let text = self.shell_text(ins)?;
+                let words = expand::expand_fields(&text, self.o.file.escape, &|n| Self::lookup(run, n))?;
                 for p in cfg::parse_ports(&words)? {
                     cfg::add_to_set(&mut run.state.config, "ExposedPorts", &p);
                 }
@@ -735,8 +765,13 @@ impl<'a> Builder<'a> {
             .or_else(|| kv.get("destination"))
             .cloned();
         let ro = |kv: &BTreeMap<String, String>| {
-            kv.get("ro").or_else(|| kv.get("readonly")).is_some_and(|v| v != "false")
-                || !kv.get("rw").or_else(|| kv.get("readwrite")).is_some_and(|v| v != "false")
+            kv.get("ro")
+                .or_else(|| kv.get("readonly"))
+                .is_some_and(|v| v != "false")
+                || !kv
+                    .get("rw")
+                    .or_else(|| kv.get("readwrite"))
+                    .is_some_and(|v| v != "false")
         };
         let abs = |t: &str| cfg::join_workdir(&cfg::workdir(&run.state.config), t);
         match kind.as_str() {
@@ -750,9 +785,13 @@ impl<'a> Builder<'a> {
                     Some(from) => self.single_dir_root(run, from)?,
                     None => self.o.context.clone(),
                 };
-                let root = root.canonicalize().with_context(|| format!("open {}", root.display()))?;
+                let root = root
+                    .canonicalize()
+                    .with_context(|| format!("open {}", root.display()))?;
                 let src = root.join(src_rel.trim_start_matches('/'));
-                let src = src.canonicalize().with_context(|| format!("RUN --mount source {src_rel:?}"))?;
+                let src = src
+                    .canonicalize()
+                    .with_context(|| format!("RUN --mount source {src_rel:?}"))?;
                 if !src.starts_with(&root) {
                     bail!("RUN --mount source {src_rel:?} is outside the build context");
                 }
@@ -769,7 +808,11 @@ impl<'a> Builder<'a> {
                     .join(&hex(&Sha256::digest(id.as_bytes()))[..24]);
                 std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
                 let mut m = format!("type=bind,source={},destination={target}", dir.display());
-                if kv.get("ro").or_else(|| kv.get("readonly")).is_some_and(|v| v != "false") {
+                if kv
+                    .get("ro")
+                    .or_else(|| kv.get("readonly"))
+                    .is_some_and(|v| v != "false")
+                {
                     m.push_str(",ro");
                 }
                 Ok((m, target))
@@ -862,9 +905,7 @@ impl Builder<'_> {
         let chmod = Self::flag(ins, "chmod")
             .map(|m| self.expand_word(run, m).and_then(|m| copy::parse_chmod(&m)))
             .transpose()?;
-        let chown = Self::flag(ins, "chown")
-            .map(|c| self.expand_word(run, c))
-            .transpose()?;
+        let chown = Self::flag(ins, "chown").map(|c| self.expand_word(run, c)).transpose()?;
         let is_add = ins.keyword == Keyword::Add;
         let checksum = Self::flag(ins, "checksum").map(String::from);
         if checksum.is_some() && !is_add {
@@ -925,7 +966,13 @@ impl Builder<'_> {
             req.sources = names;
             // Downloads are files, never unpacked (Docker).
             req.extract_archives = false;
-            let hash = copy::hash_sources(&Source { root: &dir, ignore: None }, &req)?;
+            let hash = copy::hash_sources(
+                &Source {
+                    root: &dir,
+                    ignore: None,
+                },
+                &req,
+            )?;
             return Ok(PreparedCopy {
                 req,
                 kind: SourceKind::Dir(dir.clone()),
@@ -1008,7 +1055,9 @@ impl Builder<'_> {
             let _ = crate::layers::store::remove_all(t);
         }
         result?;
-        let from = Self::flag(ins, "from").map(|f| format!("--from={f} ")).unwrap_or_default();
+        let from = Self::flag(ins, "from")
+            .map(|f| format!("--from={f} "))
+            .unwrap_or_default();
         Ok(format!(
             "/bin/sh -c #(nop) {} {from}{} in {} ",
             ins.keyword.name(),

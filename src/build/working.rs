@@ -212,7 +212,11 @@ fn remove_stub(upper: &Path, rel: &Path, lowers: &[PathBuf], userxattr: bool) ->
     if md.is_dir() {
         use std::os::fd::AsFd;
         use std::os::unix::fs::OpenOptionsExt;
-        let attr = if userxattr { c"user.overlay.opaque" } else { c"trusted.overlay.opaque" };
+        let attr = if userxattr {
+            c"user.overlay.opaque"
+        } else {
+            c"trusted.overlay.opaque"
+        };
         let Ok(d) = fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)

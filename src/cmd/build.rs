@@ -9,8 +9,8 @@ use anyhow::{Context, Result, bail};
 use crate::build::{self, BuildOptions, parser};
 use crate::cli::BuildArgs;
 use crate::exit::ExitStatus;
-use crate::outln;
 use crate::image::{self, reference::Reference};
+use crate::outln;
 use crate::store::Store;
 
 /// The Containerfile: `-f` (a path, or - for stdin), else Containerfile,
@@ -27,7 +27,11 @@ fn read_file(a: &BuildArgs) -> Result<(String, String, Option<PathBuf>)> {
         Some(f) => {
             let p = PathBuf::from(f);
             // A relative -f is taken from the current directory, then the context.
-            let p = if p.exists() || p.is_absolute() { p } else { a.context.join(f) };
+            let p = if p.exists() || p.is_absolute() {
+                p
+            } else {
+                a.context.join(f)
+            };
             let text = std::fs::read_to_string(&p).with_context(|| format!("read {}", p.display()))?;
             Ok((f.to_string(), text, Some(p)))
         }
