@@ -80,6 +80,12 @@ pub enum Command {
     Rename(RenameArgs),
     /// Write a container's root filesystem as a tar archive
     Export(ExportArgs),
+    /// Create an image from a container's changes
+    Commit(CommitArgs),
+    /// Show the changes to a container's or image's filesystem
+    Diff(DiffArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -156,6 +162,10 @@ pub enum ContainerCommand {
     Rename(RenameArgs),
     /// Write a container's root filesystem as a tar archive
     Export(ExportArgs),
+    /// Create an image from a container's changes
+    Commit(CommitArgs),
+    /// Show the changes to a container's filesystem
+    Diff(DiffArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
 }
@@ -185,6 +195,10 @@ pub enum ImageCommand {
     Load(LoadArgs),
     /// Build an image from a Containerfile or Dockerfile
     Build(BuildArgs),
+    /// Show the changes an image's top layer makes
+    Diff(DiffArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -862,6 +876,79 @@ pub struct ExportArgs {
     pub output: Option<PathBuf>,
     /// Container to export
     pub container: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CommitArgs {
+    /// Author recorded in the image (config and history)
+    #[arg(short = 'a', long, value_name = "AUTHOR")]
+    pub author: Option<String>,
+
+    /// Apply a Containerfile instruction: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR
+    #[arg(short = 'c', long, value_name = "INSTRUCTION")]
+    pub change: Vec<String>,
+
+    /// Manifest and config format: oci or docker
+    #[arg(short = 'f', long, value_name = "FORMAT", default_value = "oci")]
+    pub format: String,
+
+    /// Write the image ID to this file
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+
+    /// Commit message (the docker format only)
+    #[arg(short = 'm', long, value_name = "MESSAGE")]
+    pub message: Option<String>,
+
+    /// Pause a running container while its changes are read
+    #[arg(short = 'p', long, value_name = "BOOL", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub pause: bool,
+
+    /// Print only the image ID
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Make the image one layer: the container's whole filesystem
+    #[arg(short = 's', long)]
+    pub squash: bool,
+
+    /// Container to commit
+    pub container: String,
+
+    /// Name for the new image
+    pub image: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DiffArgs {
+    /// Output: json
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Container or image
+    pub target: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    /// Output: json, or a Go template ({{.ID}}, {{.Created}}, {{.CreatedBy}}, {{.Size}}, {{.Comment}}, {{.Tags}}, table ...)
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Show times relative to now ("2 hours ago"); false shows RFC 3339 times
+    #[arg(short = 'H', long, value_name = "BOOL", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub human: bool,
+
+    /// Do not truncate IDs and commands
+    #[arg(long)]
+    pub no_trunc: bool,
+
+    /// Print only the IDs
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Image
+    pub image: String,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -2,6 +2,7 @@
 //! the result. `dispatch` is the one switch.
 
 mod build;
+mod commit;
 mod container;
 mod image;
 mod inspect;
@@ -43,6 +44,11 @@ pub fn dispatch(cli: Cli) -> Result<ExitStatus> {
         Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => container::rename(&store, a),
         Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => container::export(&store, a),
         Command::Container(ContainerCommand::Prune(a)) => container::prune(&store, a),
+        Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => commit::commit(&store, a),
+        Command::Diff(a) => commit::diff(&store, a, commit::DiffTarget::Either),
+        Command::Container(ContainerCommand::Diff(a)) => commit::diff(&store, a, commit::DiffTarget::Container),
+        Command::Image(ImageCommand::Diff(a)) => commit::diff(&store, a, commit::DiffTarget::Image),
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => commit::history(&store, a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => image::images(&store, a),
         Command::Image(ImageCommand::Inspect(a)) => inspect::image_inspect(&store, a),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => image::import(&store, a),

@@ -9,6 +9,7 @@
 mod common;
 
 mod attach;
+mod commit;
 mod concurrency;
 mod harness;
 mod image;
