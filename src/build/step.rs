@@ -1134,7 +1134,13 @@ impl Builder<'_> {
                 unused.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
             ));
         }
-        let rec = image::create::store_image(self.store, &state.layers, &state.config, self.o.docker_format)?;
+        let rec = image::create::store_image_with(
+            self.store,
+            &state.layers,
+            &state.config,
+            self.o.docker_format,
+            &self.o.annotations,
+        )?;
         Ok(rec.id)
     }
 

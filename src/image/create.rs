@@ -23,6 +23,18 @@ const DOCKER_LAYER_ZSTD: &str = "application/vnd.docker.image.rootfs.diff.tar.zs
 /// chain IDs bottom first) and `config.history`. Idempotent: the same config
 /// gives the same ID, and an image already stored under it is returned as it is.
 pub fn store_image(store: &Store, layers: &[String], config: &Value, docker_format: bool) -> Result<ImageRecord> {
+    store_image_with(store, layers, config, docker_format, &[])
+}
+
+/// [`store_image`] with annotations in the manifest (`build --annotation`).
+/// An image with annotations always gets a fresh manifest.
+pub fn store_image_with(
+    store: &Store,
+    layers: &[String],
+    config: &Value,
+    docker_format: bool,
+    annotations: &[(String, String)],
+) -> Result<ImageRecord> {
     let config_bytes = serde_json::to_vec(config).context("encode the image config")?;
     serde_json::from_slice::<oci_spec::image::ImageConfiguration>(&config_bytes)
         .context("the image config is not a valid OCI configuration")?;
@@ -47,6 +59,7 @@ pub fn store_image(store: &Store, layers: &[String], config: &Value, docker_form
     let id = config_digest["sha256:".len()..].to_string();
     let _lock = image::lock(store, &id, Mode::Exclusive)?;
     if let Some(existing) = image::load(store, &id)?
+        && annotations.is_empty()
         && blobs::has_blob(store, &existing.digest)
         && blobs::has_blob(store, &config_digest)
     {
@@ -61,7 +74,13 @@ pub fn store_image(store: &Store, layers: &[String], config: &Value, docker_form
                 .with_context(|| format!("layer {} has no blob", l.chain_id))
         })
         .collect::<Result<Vec<BlobRef>>>()?;
-    let (manifest_type, manifest) = manifest_for(&config_digest, config_bytes.len() as u64, &blob_refs, docker_format)?;
+    let (manifest_type, manifest) = manifest_for(
+        &config_digest,
+        config_bytes.len() as u64,
+        &blob_refs,
+        docker_format,
+        annotations,
+    )?;
     let manifest_digest = blobs::write_blob(store, &manifest)?;
     let now = time::now_nanos();
     let rec = ImageRecord {
@@ -122,6 +141,7 @@ fn manifest_for(
     config_size: u64,
     layers: &[BlobRef],
     docker_format: bool,
+    annotations: &[(String, String)],
 ) -> Result<(&'static str, Vec<u8>)> {
     let (mt, config_mt) = if docker_format {
         (media::DOCKER_MANIFEST, media::DOCKER_CONFIG)
@@ -138,6 +158,11 @@ fn manifest_for(
         "config": {"mediaType": config_mt, "digest": config_digest, "size": config_size},
         "layers": layer_descs,
     });
+    let mut m = m;
+    if !annotations.is_empty() {
+        let map: serde_json::Map<String, Value> = annotations.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        m["annotations"] = Value::Object(map);
+    }
     Ok((mt, serde_json::to_vec(&m).context("encode the manifest")?))
 }
 
