@@ -273,3 +273,75 @@ impl step::Builder<'_> {
         Ok(needed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> Containerfile {
+        parser::parse("Containerfile", text).unwrap()
+    }
+
+    #[test]
+    fn stages_split_at_from_with_names() {
+        let f = file("ARG V=1\nFROM a AS Build\nRUN x\nFROM scratch\nCOPY --from=build /x /x\nCMD [\"/x\"]\n");
+        let (meta, stages) = split_stages(&f).unwrap();
+        assert_eq!(meta.len(), 1);
+        assert_eq!(stages.len(), 2);
+        assert_eq!(stages[0].name.as_deref(), Some("build"));
+        assert_eq!(stages[0].steps.len(), 1);
+        assert_eq!(stages[1].name, None);
+        assert_eq!(stages[1].steps.len(), 2);
+        assert_eq!(find_stage(&stages, 1, "BUILD"), Some(0));
+        assert_eq!(find_stage(&stages, 1, "0"), Some(0));
+        assert_eq!(
+            find_stage(&stages, 0, "build"),
+            None,
+            "a stage cannot name itself or later ones"
+        );
+        assert_eq!(find_stage(&stages, 1, "busybox"), None);
+        assert_eq!(stage_refs(&stages[1].steps[0]), vec!["build".to_string()]);
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_their_line() {
+        let e = split_stages(&file("RUN true\nFROM a\n")).err().unwrap().to_string();
+        assert!(
+            e.contains("Containerfile:1") && e.contains("before the first FROM"),
+            "{e}"
+        );
+        let e = split_stages(&file("ARG A\n")).err().unwrap().to_string();
+        assert!(e.contains("no FROM"), "{e}");
+        let e = split_stages(&file("FROM a AS x\nFROM b AS X\n"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("Containerfile:2") && e.contains("duplicate stage name"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn build_args_from_files_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("args");
+        std::fs::write(&f, "# comment\nA=1\n\nB=two words\n").unwrap();
+        let args = parse_build_args(&["A=3".into(), "CASCO_TEST_SURELY_UNSET".into()], &[f]).unwrap();
+        assert_eq!(args.get("A").map(String::as_str), Some("3"));
+        assert_eq!(args.get("B").map(String::as_str), Some("two words"));
+        assert!(!args.contains_key("CASCO_TEST_SURELY_UNSET"));
+    }
+
+    #[test]
+    fn secrets_need_an_id_and_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("tok");
+        std::fs::write(&f, "x").unwrap();
+        let ok = parse_secrets(&[format!("id=tok,src={}", f.display())]).unwrap();
+        assert_eq!(ok.get("tok"), Some(&f));
+        assert!(parse_secrets(&["src=/nonexistent".into()]).is_err());
+        assert!(parse_secrets(&[format!("id=x,src={}", dir.path().join("missing").display())]).is_err());
+        assert!(parse_secrets(&["id=x,bogus=1".into()]).is_err());
+    }
+}
