@@ -689,6 +689,10 @@ pub struct PsArgs {
     /// Do not truncate IDs and commands
     #[arg(long)]
     pub no_trunc: bool,
+
+    /// Also show the working containers of builds in progress
+    #[arg(long)]
+    pub external: bool,
 }
 
 #[derive(Debug, Clone, Args)]
