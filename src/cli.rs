@@ -124,7 +124,7 @@ pub enum Command {
     Manifest(ManifestCommand),
     /// Build an image from a Containerfile or Dockerfile
     #[command(visible_alias = "buildx")]
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,7 +194,7 @@ pub enum ImageCommand {
     /// Read images from an archive
     Load(LoadArgs),
     /// Build an image from a Containerfile or Dockerfile
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Show the changes an image's top layer makes
     Diff(DiffArgs),
     /// Show the history of an image

@@ -257,7 +257,7 @@ impl step::Builder<'_> {
             }
             needed.insert(i);
             let s = &self.stages[i];
-            let base = self.from_image_name(s)?;
+            let base = self.base_image_name(s)?;
             if let Some(j) = find_stage(self.stages, i, &base) {
                 todo.push(j);
             }

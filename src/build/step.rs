@@ -150,7 +150,7 @@ impl<'a> Builder<'a> {
     }
 
     /// The image a stage's FROM names (meta ARGs expanded).
-    pub fn from_image_name(&self, s: &Stage) -> Result<String> {
+    pub fn base_image_name(&self, s: &Stage) -> Result<String> {
         let text = self.shell_text(s.from)?;
         let first = text.split_whitespace().next().unwrap_or("");
         self.expand_meta(first).with_context(|| self.at(s.from))
@@ -187,7 +187,7 @@ impl<'a> Builder<'a> {
                 );
             }
         }
-        let name = self.from_image_name(s)?;
+        let name = self.base_image_name(s)?;
         let (mut state, base) = self.base_state(s, &name)?;
         cfg::ensure_path(&mut state.config);
         let shell = state.config["config"]
@@ -370,14 +370,15 @@ impl<'a> Builder<'a> {
         }
         let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
         let key = cache::key(&run.state, &refs);
-        if cacheable && !self.o.no_cache {
-            if let Some(hit) = cache::lookup(self.store, &key) {
-                self.after_cached_step(run, ins, &hit);
-                run.state = hit;
-                self.say(&format!("--> Using cache {key}"))?;
-                self.say(&format!("--> {}", &run.state.digest()[..11]))?;
-                return Ok(());
-            }
+        if cacheable
+            && !self.o.no_cache
+            && let Some(hit) = cache::lookup(self.store, &key)
+        {
+            self.after_cached_step(run, ins, &hit);
+            run.state = hit;
+            self.say(&format!("--> Using cache {key}"))?;
+            self.say(&format!("--> {}", &run.state.digest()[..11]))?;
+            return Ok(());
         }
         let created = time::rfc3339_nanos(time::now_nanos());
         let created_by = match ins.keyword {
@@ -438,13 +439,14 @@ impl<'a> Builder<'a> {
                 &Self::args_in_effect(run).join("\n"),
             ],
         );
-        if cacheable && !self.o.no_cache {
-            if let Some(hit) = cache::lookup(self.store, &key) {
-                run.state = hit;
-                self.say(&format!("--> Using cache {key}"))?;
-                self.say(&format!("--> {}", &run.state.digest()[..11]))?;
-                return Ok(());
-            }
+        if cacheable
+            && !self.o.no_cache
+            && let Some(hit) = cache::lookup(self.store, &key)
+        {
+            run.state = hit;
+            self.say(&format!("--> Using cache {key}"))?;
+            self.say(&format!("--> {}", &run.state.digest()[..11]))?;
+            return Ok(());
         }
         let created = time::rfc3339_nanos(time::now_nanos());
         cfg::add_history(
@@ -764,14 +766,11 @@ impl<'a> Builder<'a> {
             .or_else(|| kv.get("dst"))
             .or_else(|| kv.get("destination"))
             .cloned();
+        // Read-only unless rw (or readwrite) is given and not false.
         let ro = |kv: &BTreeMap<String, String>| {
-            kv.get("ro")
-                .or_else(|| kv.get("readonly"))
-                .is_some_and(|v| v != "false")
-                || !kv
-                    .get("rw")
-                    .or_else(|| kv.get("readwrite"))
-                    .is_some_and(|v| v != "false")
+            kv.get("rw")
+                .or_else(|| kv.get("readwrite"))
+                .is_none_or(|v| v == "false")
         };
         let abs = |t: &str| cfg::join_workdir(&cfg::workdir(&run.state.config), t);
         match kind.as_str() {

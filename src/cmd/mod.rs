@@ -65,7 +65,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitStatus> {
         Command::Logout(a) => registry::logout(&store, a),
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => registry::save(&store, a),
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => registry::load(&store, a),
-        Command::Build(a) | Command::Image(ImageCommand::Build(a)) => build::build(&store, a),
+        Command::Build(a) | Command::Image(ImageCommand::Build(a)) => build::build(&store, *a),
         Command::Manifest(ManifestCommand::Inspect(a)) => registry::manifest_inspect(&store, a),
         Command::Version(_) => unreachable!("handled above"),
     }
