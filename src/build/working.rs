@@ -49,8 +49,8 @@ impl<'a> Working<'a> {
         args: &[String],
         carried: Option<&Path>,
     ) -> Result<Working<'a>> {
-        if store.driver() != Driver::Overlay {
-            bail!("build needs the overlay storage driver (this store uses vfs)");
+        if carried.is_some() && store.driver() != Driver::Overlay {
+            bail!("--layers=false and --squash need the overlay storage driver (this store uses vfs)");
         }
         let c = crate::container::create::create_from(store, opts, base, args)?;
         let w = Working {
@@ -72,6 +72,20 @@ impl<'a> Working<'a> {
 
     pub fn upper(&self) -> PathBuf {
         self.dir().join("upper")
+    }
+
+    fn is_vfs(&self) -> bool {
+        self.c.config.driver == Driver::Vfs
+    }
+
+    /// Where the container's changes are: the overlay upper directory, or the
+    /// whole private copy (vfs).
+    fn changes_dir(&self) -> PathBuf {
+        if self.is_vfs() {
+            self.dir().join("rootfs")
+        } else {
+            self.upper()
+        }
     }
 
     fn lowers(&self) -> Result<Vec<PathBuf>> {
@@ -96,9 +110,10 @@ impl<'a> Working<'a> {
     /// Removes empty files and directories the runtime made to mount on
     /// (and their parents it made), unless a lower layer has them as files.
     fn remove_stubs(&self, paths: Vec<String>) -> Result<()> {
-        let upper = self.upper();
+        let upper = self.changes_dir();
         let lowers = self.lowers()?;
         let userxattr = self.store.rootless;
+        let vfs = self.is_vfs();
         self.store.in_context(move || {
             for p in paths {
                 let mut rel = PathBuf::from(p.trim_start_matches('/'));
@@ -106,7 +121,7 @@ impl<'a> Working<'a> {
                     if rel.as_os_str().is_empty() {
                         break;
                     }
-                    if !remove_stub(&upper, &rel, &lowers, userxattr) {
+                    if !remove_stub(&upper, &rel, &lowers, userxattr, vfs) {
                         break;
                     }
                     match rel.parent() {
@@ -133,6 +148,7 @@ impl<'a> Working<'a> {
         let userxattr = self.c.config.id_mapping.is_some();
         let mapping = self.c.config.id_mapping.clone();
         let sources = sources.to_vec();
+        let vfs = self.is_vfs();
         crate::namespaces::userns::run_in_child(mapping.as_ref(), libc::CLONE_NEWNS, move || {
             crate::sys::mount::make_private().context("make the mount namespace private")?;
             let target = dir.join("merged");
@@ -144,7 +160,12 @@ impl<'a> Working<'a> {
             } else {
                 lowers
             };
-            crate::layers::overlay::mount(&lowers, Some((&upper, &work)), &target, userxattr)?;
+            let target = if vfs {
+                dir.join("rootfs")
+            } else {
+                crate::layers::overlay::mount(&lowers, Some((&upper, &work)), &target, userxattr)?;
+                target
+            };
             let mut roots = Vec::new();
             for (i, layers) in sources.iter().enumerate() {
                 let root = match layers.len() {
@@ -170,6 +191,9 @@ impl<'a> Working<'a> {
 
     /// Commits the upper directory as a layer on `parent`.
     pub fn commit(&self, parent: Option<&str>) -> Result<LayerRecord> {
+        if self.is_vfs() {
+            return crate::layers::diff::commit_container(self.store, &self.c);
+        }
         crate::layers::diff::commit_upper(self.store, &self.upper(), self.store.rootless, parent)
     }
 
@@ -199,12 +223,16 @@ impl Drop for Working<'_> {
 }
 
 /// Removes `rel` from `upper` when it is a stub: an empty regular file that no
-/// lower layer has, or an empty directory that overlayfs did not mark opaque.
+/// lower layer has, or an empty directory that overlayfs did not mark opaque
+/// (vfs: that no lower layer has either, since `upper` is the whole tree).
 /// Returns whether it removed something (so the caller goes on to the parent).
-fn remove_stub(upper: &Path, rel: &Path, lowers: &[PathBuf], userxattr: bool) -> bool {
+fn remove_stub(upper: &Path, rel: &Path, lowers: &[PathBuf], userxattr: bool, vfs: bool) -> bool {
     use std::os::unix::fs::MetadataExt;
     let p = upper.join(rel);
     let Ok(md) = fs::symlink_metadata(&p) else { return false };
+    if vfs && lowers.iter().any(|l| fs::symlink_metadata(l.join(rel)).is_ok()) {
+        return false;
+    }
     if md.is_file() && md.len() == 0 && md.nlink() == 1 {
         let in_lower = lowers.iter().any(|l| fs::symlink_metadata(l.join(rel)).is_ok());
         return !in_lower && fs::remove_file(&p).is_ok();
