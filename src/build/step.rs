@@ -356,6 +356,9 @@ impl<'a> Builder<'a> {
             extra = p.hash.clone();
             prepared = Some(p);
         }
+        if ins.keyword == Keyword::Run {
+            extra = self.bind_sources_hash(run, ins)?;
+        }
         let mut parts: Vec<String> = vec!["casco-build-1".into(), ins.keyword.name().into(), ins.original.clone()];
         for h in &ins.heredocs {
             parts.push(format!("{}\n{}", h.name, h.content));
@@ -722,15 +725,23 @@ impl<'a> Builder<'a> {
             };
         }
         let mut mount_points = Vec::new();
-        for f in ins.flags.iter().filter(|f| f.name == "mount") {
-            let spec = f.value.as_deref().unwrap_or("");
-            let spec = self.expand_word(run, spec)?;
-            let (m, target) = self.run_mount(run, &spec)?;
-            opts.mount.push(m);
-            mount_points.push(target);
+        let mut temps = Vec::new();
+        let code = (|| -> Result<(i32, Working<'a>)> {
+            for f in ins.flags.iter().filter(|f| f.name == "mount") {
+                let spec = f.value.as_deref().unwrap_or("");
+                let spec = self.expand_word(run, spec)?;
+                let (m, target) = self.run_mount(run, &spec, &mut temps)?;
+                opts.mount.push(m);
+                mount_points.push(target);
+            }
+            let mut w = self.working(run, &opts, &args)?;
+            let code = w.run(&mount_points)?;
+            Ok((code, w))
+        })();
+        for t in temps {
+            let _ = crate::layers::store::remove_tree(self.store, &t);
         }
-        let mut w = self.working(run, &opts, &args)?;
-        let code = w.run(&mount_points)?;
+        let (code, w) = code?;
         if code != 0 {
             return Err(Coded::new(
                 code.clamp(1, 255) as u8,
@@ -754,7 +765,7 @@ impl<'a> Builder<'a> {
 
     /// `RUN --mount=...`: a `--mount` option for the working container, and
     /// the target (whose stub is removed afterwards).
-    fn run_mount(&self, run: &Run, spec: &str) -> Result<(String, String)> {
+    fn run_mount(&self, run: &Run, spec: &str, temps: &mut Vec<PathBuf>) -> Result<(String, String)> {
         let mut kv: BTreeMap<String, String> = BTreeMap::new();
         for part in spec.split(',').filter(|p| !p.is_empty()) {
             let (k, v) = part.split_once('=').unwrap_or((part, "true"));
@@ -781,7 +792,7 @@ impl<'a> Builder<'a> {
                 }
                 let src_rel = kv.get("source").or_else(|| kv.get("src")).cloned().unwrap_or_default();
                 let root = match kv.get("from") {
-                    Some(from) => self.single_dir_root(run, from)?,
+                    Some(from) => self.mount_root(run, from, temps)?,
                     None => self.o.context.clone(),
                 };
                 let root = root
@@ -841,13 +852,53 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// The root of a stage or image that is one directory (one layer).
-    fn single_dir_root(&self, run: &Run, from: &str) -> Result<PathBuf> {
+    /// The content hash of what `RUN --mount=type=bind` (without `from`)
+    /// shows of the context: the step reads it, so it is part of the key.
+    fn bind_sources_hash(&self, run: &Run, ins: &Instruction) -> Result<String> {
+        let mut hashes = Vec::new();
+        for f in ins.flags.iter().filter(|f| f.name == "mount") {
+            let spec = self.expand_word(run, f.value.as_deref().unwrap_or(""))?;
+            let kv: BTreeMap<&str, &str> = spec.split(',').filter_map(|p| p.split_once('=')).collect();
+            if kv.get("type").is_some_and(|t| *t != "bind") || kv.contains_key("from") {
+                continue;
+            }
+            let source = kv.get("source").or_else(|| kv.get("src")).copied().unwrap_or(".");
+            let req = CopyRequest {
+                sources: vec![source.to_string()],
+                dest: "/".into(),
+                workdir: "/".into(),
+                ..Default::default()
+            };
+            let src = Source {
+                root: &self.o.context,
+                ignore: Some(self.ignore),
+            };
+            hashes.push(copy::hash_sources(&src, &req)?);
+        }
+        Ok(hashes.join(","))
+    }
+
+    /// A directory with the files of a stage or image: its layer when it has
+    /// one, else a merged copy in the store's temp space (added to `temps`).
+    fn mount_root(&self, run: &Run, from: &str, temps: &mut Vec<PathBuf>) -> Result<PathBuf> {
         let layers = self.source_layers(run, from)?;
         match layers.as_slice() {
             [] => bail!("--from={from}: the image has no files"),
             [one] => Ok(one.clone()),
-            _ => bail!("RUN --mount from={from}: only images of one layer can be mounted from, for now"),
+            _ => {
+                let dir = self.tmp_dir("from")?;
+                temps.push(dir.clone());
+                let dest = dir.join("rootfs");
+                let opts = crate::layers::unpack::UnpackOptions {
+                    rootless: self.store.rootless,
+                };
+                let d = dest.clone();
+                self.store.in_context(move || {
+                    std::fs::create_dir(&d).with_context(|| format!("create {}", d.display()))?;
+                    crate::layers::merge::merge_layers(&layers, &d, &opts)
+                })?;
+                Ok(dest)
+            }
         }
     }
 
