@@ -735,7 +735,7 @@ impl<'a> Builder<'a> {
                 mount_points.push(target);
             }
             let mut w = self.working(run, &opts, &args)?;
-            let code = w.run(&mount_points)?;
+            let code = w.run(&mount_points, self.o.quiet)?;
             Ok((code, w))
         })();
         for t in temps {

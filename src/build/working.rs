@@ -98,9 +98,9 @@ impl<'a> Working<'a> {
     }
 
     /// Runs the container's command in the foreground; its output goes to
-    /// ours. Returns the exit code.
-    pub fn run(&mut self, mount_points: &[String]) -> Result<i32> {
-        let status = crate::container::runtime::run_foreground(self.store, &self.c.config.id, false)?;
+    /// ours unless `quiet`. Returns the exit code.
+    pub fn run(&mut self, mount_points: &[String], quiet: bool) -> Result<i32> {
+        let status = crate::container::runtime::run_foreground_with(self.store, &self.c.config.id, false, !quiet)?;
         let mut stubs: Vec<String> = RUNTIME_MOUNT_POINTS.iter().map(|s| s.to_string()).collect();
         stubs.extend(mount_points.iter().cloned());
         self.remove_stubs(stubs)?;

@@ -384,6 +384,12 @@ fn log_writer(store: &Store, cfg: &ContainerConfig) -> Result<Option<LogWriter>>
 
 /// Runs the container in the foreground and returns its exit status.
 pub fn run_foreground(store: &Store, id: &str, stdin: bool) -> Result<ExitStatus> {
+    run_foreground_with(store, id, stdin, true)
+}
+
+/// [`run_foreground`], with the container's output shown on ours (`echo`) or
+/// only logged (`build -q`).
+pub fn run_foreground_with(store: &Store, id: &str, stdin: bool, echo: bool) -> Result<ExitStatus> {
     let c = super::load(store, id)?.ok_or_else(|| ContainerNotFound(id.to_string()))?;
     let (mut signals, old_mask) = monitor::block_and_open_signals()?;
     let launched = launch(store, id, &Wiring::Foreground { stdin });
@@ -405,7 +411,7 @@ pub fn run_foreground(store: &Store, id: &str, stdin: bool) -> Result<ExitStatus
     };
     let sinks = Sinks {
         log,
-        echo: true,
+        echo,
         forward_stdin: c.config.tty && stdin,
         attach: None,
         detach_keys: None,
