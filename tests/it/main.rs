@@ -9,6 +9,7 @@
 mod common;
 
 mod attach;
+mod build;
 mod concurrency;
 mod harness;
 mod image;
