@@ -80,6 +80,12 @@ pub enum Command {
     Rename(RenameArgs),
     /// Write a container's root filesystem as a tar archive
     Export(ExportArgs),
+    /// Create an image from a container's changes
+    Commit(CommitArgs),
+    /// Show the changes to a container's or image's filesystem
+    Diff(DiffArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -116,6 +122,9 @@ pub enum Command {
     /// Inspect manifests
     #[command(subcommand)]
     Manifest(ManifestCommand),
+    /// Build an image from a Containerfile or Dockerfile
+    #[command(visible_alias = "buildx")]
+    Build(Box<BuildArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,6 +162,10 @@ pub enum ContainerCommand {
     Rename(RenameArgs),
     /// Write a container's root filesystem as a tar archive
     Export(ExportArgs),
+    /// Create an image from a container's changes
+    Commit(CommitArgs),
+    /// Show the changes to a container's filesystem
+    Diff(DiffArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
 }
@@ -180,6 +193,12 @@ pub enum ImageCommand {
     Save(SaveArgs),
     /// Read images from an archive
     Load(LoadArgs),
+    /// Build an image from a Containerfile or Dockerfile
+    Build(Box<BuildArgs>),
+    /// Show the changes an image's top layer makes
+    Diff(DiffArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -670,6 +689,10 @@ pub struct PsArgs {
     /// Do not truncate IDs and commands
     #[arg(long)]
     pub no_trunc: bool,
+
+    /// Also show the working containers of builds in progress
+    #[arg(long)]
+    pub external: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -860,6 +883,79 @@ pub struct ExportArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct CommitArgs {
+    /// Author recorded in the image (config and history)
+    #[arg(short = 'a', long, value_name = "AUTHOR")]
+    pub author: Option<String>,
+
+    /// Apply a Containerfile instruction: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR
+    #[arg(short = 'c', long, value_name = "INSTRUCTION")]
+    pub change: Vec<String>,
+
+    /// Manifest and config format: oci or docker
+    #[arg(short = 'f', long, value_name = "FORMAT", default_value = "oci")]
+    pub format: String,
+
+    /// Write the image ID to this file
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+
+    /// Commit message (the docker format only)
+    #[arg(short = 'm', long, value_name = "MESSAGE")]
+    pub message: Option<String>,
+
+    /// Pause a running container while its changes are read
+    #[arg(short = 'p', long, value_name = "BOOL", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub pause: bool,
+
+    /// Print only the image ID
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Make the image one layer: the container's whole filesystem
+    #[arg(short = 's', long)]
+    pub squash: bool,
+
+    /// Container to commit
+    pub container: String,
+
+    /// Name for the new image
+    pub image: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DiffArgs {
+    /// Output: json
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Container or image
+    pub target: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    /// Output: json, or a Go template ({{.ID}}, {{.Created}}, {{.CreatedBy}}, {{.Size}}, {{.Comment}}, {{.Tags}}, table ...)
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Show times relative to now ("2 hours ago"); false shows RFC 3339 times
+    #[arg(short = 'H', long, value_name = "BOOL", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub human: bool,
+
+    /// Do not truncate IDs and commands
+    #[arg(long)]
+    pub no_trunc: bool,
+
+    /// Print only the IDs
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Image
+    pub image: String,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct PruneArgs {
     /// Do not ask for confirmation
     #[arg(short = 'f', long)]
@@ -1000,4 +1096,106 @@ pub struct VersionArgs {
     /// Output: json, or a Go template
     #[arg(short = 'f', long, value_name = "FORMAT")]
     pub format: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BuildArgs {
+    /// Name the image (several allowed)
+    #[arg(short = 't', long = "tag", value_name = "NAME")]
+    pub tags: Vec<String>,
+
+    /// The Containerfile (- for standard input) [default: CONTEXT/Containerfile, else CONTEXT/Dockerfile]
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<String>,
+
+    /// Set a build argument: NAME=VALUE, or NAME to copy it from the environment
+    #[arg(long, value_name = "NAME[=VALUE]")]
+    pub build_arg: Vec<String>,
+
+    /// Read build arguments from a file (NAME=VALUE lines, # comments)
+    #[arg(long, value_name = "FILE")]
+    pub build_arg_file: Vec<PathBuf>,
+
+    /// Build up to this stage
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+
+    /// Do not use cached steps
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// Make a layer per step and use the cache (false: one new layer for the whole build, no cache)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_value = "true", default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub layers: bool,
+
+    /// When to pull FROM images: missing (default), always, never, newer
+    #[arg(long, value_name = "POLICY", num_args = 0..=1, default_missing_value = "always")]
+    pub pull: Option<String>,
+
+    #[command(flatten)]
+    pub registry: RegistryOptions,
+
+    /// Image format: oci (default) or docker
+    #[arg(long, value_name = "FORMAT", default_value = "oci")]
+    pub format: String,
+
+    /// Write the image ID to this file
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+
+    /// Print only the image ID
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Add a label to the image: KEY=VALUE
+    #[arg(long, value_name = "LABEL")]
+    pub label: Vec<String>,
+
+    /// Add an annotation to the image manifest: KEY=VALUE
+    #[arg(long, value_name = "ANNOTATION")]
+    pub annotation: Vec<String>,
+
+    /// Squash the build's new layers into one
+    #[arg(long)]
+    pub squash: bool,
+
+    /// Squash every layer, the base image's too, into one
+    #[arg(long)]
+    pub squash_all: bool,
+
+    /// A secret for RUN --mount=type=secret: id=ID,src=PATH (or id=ID,env=VAR)
+    #[arg(long, value_name = "SECRET")]
+    pub secret: Vec<String>,
+
+    /// Network for RUN steps: host (default) or none
+    #[arg(long, visible_alias = "net", value_name = "MODE")]
+    pub network: Option<String>,
+
+    /// Bind mount for RUN steps: SRC:DST[:OPTIONS]
+    #[arg(short = 'v', long = "volume", value_name = "VOLUME")]
+    pub volume: Vec<String>,
+
+    /// Add a capability for RUN steps
+    #[arg(long, value_name = "CAP")]
+    pub cap_add: Vec<String>,
+
+    /// Drop a capability for RUN steps
+    #[arg(long, value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+
+    /// Target platform: only the host's (e.g. linux/amd64)
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+
+    /// Remove intermediate containers after a build (always done; accepted for compatibility)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub rm: Option<bool>,
+
+    /// Also remove intermediate containers after a failed build (always done; accepted for compatibility)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub force_rm: Option<bool>,
+
+    /// Build context directory
+    #[arg(default_value = ".")]
+    pub context: PathBuf,
 }

@@ -313,6 +313,10 @@ const PS_HEADERS: &[(&str, &str)] = &[
 pub fn ps(store: &Store, a: PsArgs) -> Result<ExitStatus> {
     let fmt = format::parse(a.format.as_deref())?;
     let mut list = container::list(store)?;
+    if !a.external {
+        // A build's working containers are its own business (podman: --external).
+        list.retain(|c| !c.config.labels.contains_key(crate::build::working::BUILD_LABEL));
+    }
     let filtered = !a.filter.is_empty();
     for f in &a.filter {
         // Validate even when nothing is listed.

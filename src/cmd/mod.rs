@@ -1,10 +1,12 @@
 //! Verbs: each module turns parsed flags into calls on the library and prints
 //! the result. `dispatch` is the one switch.
 
+mod build;
+mod commit;
 mod container;
 mod image;
 mod inspect;
-mod registry;
+pub(crate) mod registry;
 mod run;
 mod system;
 
@@ -42,6 +44,11 @@ pub fn dispatch(cli: Cli) -> Result<ExitStatus> {
         Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => container::rename(&store, a),
         Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => container::export(&store, a),
         Command::Container(ContainerCommand::Prune(a)) => container::prune(&store, a),
+        Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => commit::commit(&store, a),
+        Command::Diff(a) => commit::diff(&store, a, commit::DiffTarget::Either),
+        Command::Container(ContainerCommand::Diff(a)) => commit::diff(&store, a, commit::DiffTarget::Container),
+        Command::Image(ImageCommand::Diff(a)) => commit::diff(&store, a, commit::DiffTarget::Image),
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => commit::history(&store, a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => image::images(&store, a),
         Command::Image(ImageCommand::Inspect(a)) => inspect::image_inspect(&store, a),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => image::import(&store, a),
@@ -58,6 +65,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitStatus> {
         Command::Logout(a) => registry::logout(&store, a),
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => registry::save(&store, a),
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => registry::load(&store, a),
+        Command::Build(a) | Command::Image(ImageCommand::Build(a)) => build::build(&store, *a),
         Command::Manifest(ManifestCommand::Inspect(a)) => registry::manifest_inspect(&store, a),
         Command::Version(_) => unreachable!("handled above"),
     }

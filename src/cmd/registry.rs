@@ -95,9 +95,26 @@ pub fn create_container(
     command: &[String],
 ) -> Result<crate::container::Container> {
     let policy = opts.pull.as_deref().unwrap_or("missing");
+    with_image(store, &opts.registry, opts.quiet, policy, image_ref, || {
+        crate::container::create::create(store, opts, image_ref, command)
+    })
+}
+
+/// Runs `use_image` (which looks `image_ref` up in the store) under a pull
+/// policy: `always` pulls first, `newer` pulls when the registry has another
+/// digest, `missing` pulls only once `use_image` failed for want of the image
+/// (so a present image costs nothing), `never` never pulls.
+pub fn with_image<T>(
+    store: &Store,
+    ro: &RegistryOptions,
+    quiet: bool,
+    policy: &str,
+    image_ref: &str,
+    use_image: impl Fn() -> Result<T>,
+) -> Result<T> {
     let do_pull = || -> Result<()> {
-        let remote = Remote::new(&opts.registry, store.rootless)?;
-        let progress = progress::for_cli(opts.quiet);
+        let remote = Remote::new(ro, store.rootless)?;
+        let progress = progress::for_cli(quiet);
         let popts = PullOptions {
             remote: &remote,
             platform: Platform::host(),
@@ -111,7 +128,7 @@ pub fn create_container(
         "newer" => match image::resolve(store, image_ref) {
             Err(e) if e.downcast_ref::<ImageNotFound>().is_some() => do_pull()?,
             Err(e) => return Err(e),
-            Ok(rec) => match remote_digest(store, &opts.registry, image_ref) {
+            Ok(rec) => match remote_digest(store, ro, image_ref) {
                 Ok(Some(d)) if d == rec.digest => {}
                 Ok(_) => do_pull()?,
                 Err(e) => crate::output::warn(&format!(
@@ -121,10 +138,10 @@ pub fn create_container(
         },
         other => bail!("invalid --pull policy {other:?}: use missing, always, never or newer"),
     }
-    match crate::container::create::create(store, opts, image_ref, command) {
+    match use_image() {
         Err(e) if policy == "missing" && e.downcast_ref::<ImageNotFound>().is_some() && !looks_like_id(image_ref) => {
             do_pull()?;
-            crate::container::create::create(store, opts, image_ref, command)
+            use_image()
         }
         r => r,
     }

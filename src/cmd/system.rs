@@ -63,7 +63,14 @@ pub fn prune(store: &Store, a: SystemPruneArgs) -> Result<ExitStatus> {
     }
     let mut removed = Vec::new();
     for c in container::list(store)? {
-        if !c.state.is_running() {
+        // A running build's working containers are not ours to take.
+        let building = c
+            .config
+            .labels
+            .get(crate::build::working::BUILD_LABEL)
+            .and_then(|p| p.parse::<i32>().ok())
+            .is_some_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok());
+        if !c.state.is_running() && !building {
             container::ops::remove(store, &c.config.id, false, None)?;
             removed.push(c.config.id);
         }
@@ -73,6 +80,7 @@ pub fn prune(store: &Store, a: SystemPruneArgs) -> Result<ExitStatus> {
         outln!("{id}")?;
     }
     let images = super::image::prune_images(store, a.all)?;
+    crate::build::cache::clear(store)?;
     outln!("Deleted Images")?;
     for id in &images {
         outln!("{id}")?;

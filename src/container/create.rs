@@ -402,8 +402,42 @@ pub fn create(store: &Store, opts: &ContainerOptions, image_ref: &str, command: 
     let (img, matched_name) = image::resolve_named(store, image_ref)?;
     // rmi waits for this lock, so the image cannot go while we create from it.
     let _image_lock = image::lock(store, &img.id, Mode::Shared)?;
-    let image_config = image::config(store, &img)?;
-    let icfg = image_config.get("config").cloned().unwrap_or(Value::Null);
+    let base = Base {
+        id: img.id.clone(),
+        name: matched_name.unwrap_or_else(|| image_ref.to_string()),
+        layers: img.layers.clone(),
+        config: image::config(store, &img)?,
+    };
+    create_checked(store, opts, checked, &base, command)
+}
+
+/// What a container is made from: an image, or (for `build`) the layers and
+/// config of a build step.
+pub struct Base {
+    pub id: String,
+    /// The image as the user named it (podman's ImageName).
+    pub name: String,
+    /// Chain IDs, bottom first.
+    pub layers: Vec<String>,
+    /// The whole image config (`config`, `rootfs`, `history`...).
+    pub config: Value,
+}
+
+/// [`create`] from layers and a config rather than a stored image. The caller
+/// keeps the layers from being collected (the layer GC lock, shared).
+pub fn create_from(store: &Store, opts: &ContainerOptions, base: &Base, command: &[String]) -> Result<Container> {
+    let checked = check_options(opts)?;
+    create_checked(store, opts, checked, base, command)
+}
+
+fn create_checked(
+    store: &Store,
+    opts: &ContainerOptions,
+    checked: Checked,
+    base: &Base,
+    command: &[String],
+) -> Result<Container> {
+    let icfg = base.config.get("config").cloned().unwrap_or(Value::Null);
 
     let (entrypoint, mut cmd) = match &opts.entrypoint {
         Some(e) => (parse_entrypoint(e), Vec::new()),
@@ -494,9 +528,9 @@ pub fn create(store: &Store, opts: &ContainerOptions, image_ref: &str, command: 
         id: id.clone(),
         name: name.to_string(),
         created: now,
-        image_id: img.id.clone(),
-        image_name: matched_name.clone().unwrap_or_else(|| image_ref.to_string()),
-        layers: img.layers.clone(),
+        image_id: base.id.clone(),
+        image_name: base.name.clone(),
+        layers: base.layers.clone(),
         driver: store.driver(),
         id_mapping: id_mapping.clone(),
         entrypoint: entrypoint.clone(),

@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use crate::image::{self, ImageRecord, blobs, change, reference::Reference};
+use crate::image::{self, blobs, change, reference::Reference};
 use crate::layers::archive;
 use crate::layers::ingest::{self, Expect, Ingested};
 use crate::layers::store::{self as layer_store, LayerRecord};
@@ -96,27 +96,8 @@ pub fn import(store: &Store, opts: &ImportOptions) -> Result<String> {
         "created_by": format!("/bin/sh -c #(nop) ADD file:{} in / ", &blob.digest["sha256:".len()..]),
         "comment": opts.message.unwrap_or("imported from tarball"),
     }]);
-    let config_bytes = serde_json::to_vec(&config).context("encode image config")?;
-    // What we store must read back as an OCI image configuration.
-    serde_json::from_slice::<oci_spec::image::ImageConfiguration>(&config_bytes)
-        .context("the image config is not a valid OCI configuration")?;
-    let config_digest = blobs::write_blob(store, &config_bytes)?;
-    let manifest = oci_manifest(&config_digest, config_bytes.len() as u64, &[&layer])?;
-    let manifest_bytes = manifest.to_string().context("encode manifest")?.into_bytes();
-    let manifest_digest = blobs::write_blob(store, &manifest_bytes)?;
-    let id = config_digest["sha256:".len()..].to_string();
-    let rec = ImageRecord {
-        id: id.clone(),
-        digest: manifest_digest,
-        manifest_media_type: "application/vnd.oci.image.manifest.v1+json".into(),
-        layers: vec![layer.chain_id.clone()],
-        created: now,
-        size: layer.size,
-        added: now,
-        names: Vec::new(),
-        repo_digests: Vec::new(),
-    };
-    image::save(store, &rec)?;
+    let rec = super::create::store_image(store, std::slice::from_ref(&layer.chain_id), &config, false)?;
+    let id = rec.id;
     drop(gc);
     if let Some(n) = name {
         image::set_name(store, &n.to_string(), &id)?;

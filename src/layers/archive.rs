@@ -169,33 +169,65 @@ impl<W: Write> Write for HashingWriter<W> {
 /// running container swapping a directory for a symlink cannot make this read
 /// outside `dir`.
 pub fn pack_dir(dir: &Path, w: &mut dyn Write) -> Result<()> {
-    let root = openat(
+    let root = open_root(dir)?;
+    let mut p = Packer::new(w, None);
+    let mut rel = Vec::new();
+    p.pack_tree(root.as_fd(), &mut rel)
+        .with_context(|| format!("pack {}", dir.display()))?;
+    p.finish().with_context(|| format!("pack {}", dir.display()))
+}
+
+/// Opens the directory a tree is packed from (symlinks in its path are the caller's business).
+pub(super) fn open_root(dir: &Path) -> Result<std::os::fd::OwnedFd> {
+    openat(
         nix::fcntl::AT_FDCWD,
         dir,
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .with_context(|| format!("open {}", dir.display()))?;
-    let mut p = Packer {
-        b: tar::Builder::new(BufWriter::with_capacity(BUF_SIZE, w)),
-        links: HashMap::new(),
-    };
-    let mut rel = Vec::new();
-    p.pack_tree(root.as_fd(), &mut rel)
-        .with_context(|| format!("pack {}", dir.display()))?;
-    let mut out = p.b.into_inner().with_context(|| format!("pack {}", dir.display()))?;
-    out.flush().with_context(|| format!("pack {}", dir.display()))?;
-    Ok(())
+    .with_context(|| format!("open {}", dir.display()))
 }
 
-struct Packer<'w> {
+/// The OCI whiteout entry that deletes `rel`: `dir/.wh.NAME`.
+pub(super) fn whiteout_name(rel: &[u8]) -> Vec<u8> {
+    let (parent, last) = tree::split_last(rel);
+    let mut wh = parent.to_vec();
+    if !wh.is_empty() {
+        wh.push(b'/');
+    }
+    wh.extend_from_slice(b".wh.");
+    wh.extend_from_slice(last);
+    wh
+}
+
+/// Writes tar entries for nodes of a tree (see [`pack_dir`]). With `upper`
+/// set (the opaque xattr's name), the tree is an overlay upper directory and
+/// its markers become the OCI whiteout files (layers::diff).
+pub(super) struct Packer<'w> {
     b: tar::Builder<BufWriter<&'w mut dyn Write>>,
     /// (st_dev, st_ino) of files with more than one link → the path written first.
     links: HashMap<(u64, u64), Vec<u8>>,
+    upper: Option<&'static std::ffi::CStr>,
 }
 
-impl Packer<'_> {
-    fn pack_tree(&mut self, dir: BorrowedFd<'_>, rel: &mut Vec<u8>) -> Result<()> {
+impl<'w> Packer<'w> {
+    pub(super) fn new(w: &'w mut dyn Write, upper: Option<&'static std::ffi::CStr>) -> Packer<'w> {
+        Packer {
+            b: tar::Builder::new(BufWriter::with_capacity(BUF_SIZE, w)),
+            links: HashMap::new(),
+            upper,
+        }
+    }
+
+    /// Writes the end of the archive and flushes.
+    pub(super) fn finish(self) -> Result<()> {
+        let mut out = self.b.into_inner()?;
+        out.flush()?;
+        Ok(())
+    }
+
+    /// Writes every node below `dir` (whose path in the archive is `rel`).
+    pub(super) fn pack_tree(&mut self, dir: BorrowedFd<'_>, rel: &mut Vec<u8>) -> Result<()> {
         let mut names = tree::read_names(dir).with_context(|| format!("read directory {}", show(rel)))?;
         names.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         for (name, _) in names {
@@ -204,14 +236,22 @@ impl Packer<'_> {
                 rel.push(b'/');
             }
             rel.extend_from_slice(name.as_bytes());
-            let r = self.pack_one(dir, &name, rel);
+            let r = self.pack_node(dir, &name, rel, true);
             rel.truncate(len);
             r?;
         }
         Ok(())
     }
 
-    fn pack_one(&mut self, dir: BorrowedFd<'_>, name: &std::ffi::CStr, rel: &mut Vec<u8>) -> Result<()> {
+    /// Writes the node `name` of `dir` (path `rel` in the archive), and with
+    /// `recurse` everything below it when it is a directory.
+    pub(super) fn pack_node(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: &std::ffi::CStr,
+        rel: &mut Vec<u8>,
+        recurse: bool,
+    ) -> Result<()> {
         let st = match fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(st) => st,
             // Gone since the directory was read (a running container).
@@ -236,7 +276,20 @@ impl Packer<'_> {
                     .append_data(&mut h, Path::new(OsStr::from_bytes(rel)), io::empty());
                 rel.pop();
                 r.with_context(|| format!("write entry {}", show(rel)))?;
-                self.pack_tree(fd.as_fd(), rel)?;
+                if let Some(attr) = self.upper
+                    && matches!(fsops::fgetxattr(fd.as_fd(), attr), Ok(v) if v == b"y")
+                {
+                    let mut wh = rel.clone();
+                    wh.extend_from_slice(b"/.wh..wh..opq");
+                    self.whiteout(&wh, st.st_mode & 0o777, &st)?;
+                }
+                if recurse {
+                    self.pack_tree(fd.as_fd(), rel)?;
+                }
+            }
+            // An overlay whiteout (its inode is shared by every whiteout of the mount).
+            libc::S_IFCHR if self.upper.is_some() && st.st_rdev == 0 => {
+                self.whiteout(&whiteout_name(rel), 0o600, &st)?;
             }
             libc::S_IFREG => {
                 if st.st_nlink > 1 {
@@ -288,6 +341,21 @@ impl Packer<'_> {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Writes an OCI whiteout file (an empty regular file) at `path`, with the
+    /// owner and mtime of `st` (as containers/storage writes them).
+    pub(super) fn whiteout(&mut self, path: &[u8], mode: u32, st: &nix::sys::stat::FileStat) -> Result<()> {
+        let mut h = Header::new_gnu();
+        h.set_entry_type(EntryType::Regular);
+        h.set_mode(mode);
+        h.set_uid(st.st_uid.into());
+        h.set_gid(st.st_gid.into());
+        h.set_mtime(u64::try_from(st.st_mtime).unwrap_or(0));
+        h.set_size(0);
+        self.b
+            .append_data(&mut h, Path::new(OsStr::from_bytes(path)), io::empty())
+            .with_context(|| format!("write entry {}", show(path)))
     }
 
     /// Writes the PAX xattr header for the next entry.

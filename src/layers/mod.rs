@@ -8,6 +8,6 @@ pub mod merge;
 pub mod overlay;
 pub mod store;
 #[cfg(test)]
-mod testutil;
-mod tree;
+pub(crate) mod testutil;
+pub(crate) mod tree;
 pub mod unpack;

@@ -63,6 +63,39 @@ pub fn options(lowers: &[PathBuf], upper_work: Option<(&Path, &Path)>, userxattr
     data
 }
 
+/// Mounts an overlay of `lowers` (bottom first) at `target`: writable with
+/// `upper_work`, else read-only. mount(2) takes at most a page of options:
+/// when the list is longer, the layers are named relative to their common
+/// parent from inside it, so the caller must be a throwaway process whose
+/// working directory may change.
+pub fn mount(lowers: &[PathBuf], upper_work: Option<(&Path, &Path)>, target: &Path, userxattr: bool) -> Result<()> {
+    use nix::mount::MsFlags;
+    let top_first: Vec<PathBuf> = lowers.iter().rev().cloned().collect();
+    let mut data = options(&top_first, upper_work, userxattr);
+    if data.len() >= 4000 {
+        let parent = lowers[0]
+            .parent()
+            .and_then(Path::parent)
+            .context("layer path without parent")?;
+        nix::unistd::chdir(parent).with_context(|| format!("chdir {}", parent.display()))?;
+        let relative: Vec<PathBuf> = top_first
+            .iter()
+            .map(|l| l.strip_prefix(parent).unwrap_or(l).to_path_buf())
+            .collect();
+        data = options(&relative, upper_work, userxattr);
+        if data.len() >= 4096 {
+            anyhow::bail!("the image has too many layers ({}) for one overlay mount", lowers.len());
+        }
+    }
+    let flags = if upper_work.is_some() {
+        MsFlags::empty()
+    } else {
+        MsFlags::MS_RDONLY
+    };
+    nix::mount::mount(Some("overlay"), target, Some("overlay"), flags, Some(data.as_str()))
+        .with_context(|| format!("mount overlay on {}", target.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

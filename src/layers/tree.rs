@@ -33,17 +33,17 @@ const DIR_FLAGS: OFlag = OFlag::O_RDONLY
     .union(OFlag::O_CLOEXEC);
 
 /// Quotes a path of the tree for messages (lossy for non-UTF-8 names).
-pub(super) fn show(path: &[u8]) -> String {
+pub(crate) fn show(path: &[u8]) -> String {
     format!("{:?}", String::from_utf8_lossy(path))
 }
 
 /// The non-empty components of a relative path.
-pub(super) fn components(path: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(crate) fn components(path: &[u8]) -> impl Iterator<Item = &[u8]> {
     path.split(|b| *b == b'/').filter(|c| !c.is_empty())
 }
 
 /// Splits a normalized relative path into (parent, last component).
-pub(super) fn split_last(path: &[u8]) -> (&[u8], &[u8]) {
+pub(crate) fn split_last(path: &[u8]) -> (&[u8], &[u8]) {
     match path.iter().rposition(|b| *b == b'/') {
         Some(i) => (&path[..i], &path[i + 1..]),
         None => (&[], path),
@@ -51,7 +51,7 @@ pub(super) fn split_last(path: &[u8]) -> (&[u8], &[u8]) {
 }
 
 /// Opens the directory `name` inside `dir`, refusing a symlink.
-pub(super) fn open_dir_at(dir: BorrowedFd<'_>, name: &[u8]) -> nix::Result<OwnedFd> {
+pub(crate) fn open_dir_at(dir: BorrowedFd<'_>, name: &[u8]) -> nix::Result<OwnedFd> {
     openat(dir, name, DIR_FLAGS, Mode::empty())
 }
 
@@ -73,7 +73,7 @@ pub(super) fn open_empty_dir(path: &Path) -> Result<OwnedFd> {
 }
 
 /// The entries of a directory, without "." and "..", in directory order.
-pub(super) fn read_names(dir: BorrowedFd<'_>) -> nix::Result<Vec<(CString, Option<Type>)>> {
+pub(crate) fn read_names(dir: BorrowedFd<'_>) -> nix::Result<Vec<(CString, Option<Type>)>> {
     // A new open file description: reading it does not move `dir`'s offset.
     let fd = openat(
         dir,
@@ -96,14 +96,14 @@ pub(super) fn read_names(dir: BorrowedFd<'_>) -> nix::Result<Vec<(CString, Optio
 
 /// What [`remove_at`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Removed {
+pub(crate) enum Removed {
     Nothing,
     NonDir,
     Dir,
 }
 
 /// Removes `name` from `dir`: a non-directory, or a directory with everything in it.
-pub(super) fn remove_at(dir: BorrowedFd<'_>, name: &[u8]) -> nix::Result<Removed> {
+pub(crate) fn remove_at(dir: BorrowedFd<'_>, name: &[u8]) -> nix::Result<Removed> {
     match unlinkat(dir, name, UnlinkatFlags::NoRemoveDir) {
         Ok(()) => Ok(Removed::NonDir),
         Err(Errno::ENOENT) => Ok(Removed::Nothing),
@@ -366,13 +366,13 @@ pub(super) const XATTR_NOT_SET: &str = "xattrs not set";
 /// One node of a tree: an open descriptor, or a name inside a directory
 /// descriptor (for symlinks, devices and fifos, which we do not open).
 #[derive(Clone, Copy)]
-pub(super) enum Node<'a> {
+pub(crate) enum Node<'a> {
     Fd(BorrowedFd<'a>),
     At(BorrowedFd<'a>, &'a CStr),
 }
 
 impl Node<'_> {
-    pub(super) fn chown(self, uid: u32, gid: u32) -> nix::Result<()> {
+    pub(crate) fn chown(self, uid: u32, gid: u32) -> nix::Result<()> {
         let (u, g) = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
         match self {
             Node::Fd(fd) => fchown(fd, u, g),
@@ -381,7 +381,7 @@ impl Node<'_> {
     }
 
     /// Sets the permission bits. Never called for a symlink (the At form follows).
-    pub(super) fn chmod(self, mode: u32) -> nix::Result<()> {
+    pub(crate) fn chmod(self, mode: u32) -> nix::Result<()> {
         let mode = Mode::from_bits_truncate(mode & 0o7777);
         match self {
             Node::Fd(fd) => fchmod(fd, mode),
@@ -390,7 +390,7 @@ impl Node<'_> {
     }
 
     /// Sets atime and mtime to `t`.
-    pub(super) fn set_times(self, t: TimeSpec) -> nix::Result<()> {
+    pub(crate) fn set_times(self, t: TimeSpec) -> nix::Result<()> {
         match self {
             Node::Fd(fd) => futimens(fd, &t, &t),
             Node::At(dir, name) => utimensat(dir, name, &t, &t, UtimensatFlags::NoFollowSymlink),
@@ -523,7 +523,7 @@ pub(super) fn copy_xattrs(src: Node<'_>, dst: Node<'_>, path: &[u8], w: &mut War
 }
 
 /// File type bits of a stat mode.
-pub(super) fn file_type(mode: libc::mode_t) -> libc::mode_t {
+pub(crate) fn file_type(mode: libc::mode_t) -> libc::mode_t {
     mode & libc::S_IFMT
 }
 

@@ -108,35 +108,8 @@ fn mount_rootfs(rootfs: &RootfsPlan) -> Result<(OwnedFd, PathBuf)> {
             target,
             userxattr,
         } => {
-            let top_first: Vec<PathBuf> = lowers.iter().rev().cloned().collect();
             let upper_work = Some((upper.as_path(), work.as_path()));
-            let mut data = crate::layers::overlay::options(&top_first, upper_work, *userxattr);
-            // mount(2) takes at most a page of options. Images with many layers
-            // exceed it: name the layers relative to their common parent instead,
-            // from inside it (we are a throwaway process, chdir is ours).
-            if data.len() >= 4000 {
-                let parent = lowers[0]
-                    .parent()
-                    .and_then(Path::parent)
-                    .context("layer path without parent")?;
-                nix::unistd::chdir(parent).with_context(|| format!("chdir {}", parent.display()))?;
-                let relative: Vec<PathBuf> = top_first
-                    .iter()
-                    .map(|l| l.strip_prefix(parent).unwrap_or(l).to_path_buf())
-                    .collect();
-                data = crate::layers::overlay::options(&relative, upper_work, *userxattr);
-                if data.len() >= 4096 {
-                    bail!("the image has too many layers ({}) for one overlay mount", lowers.len());
-                }
-            }
-            mount(
-                Some("overlay"),
-                target,
-                Some("overlay"),
-                MsFlags::empty(),
-                Some(data.as_str()),
-            )
-            .with_context(|| format!("mount overlay on {}", target.display()))?;
+            crate::layers::overlay::mount(lowers, upper_work, target, *userxattr)?;
             let fd = nix::fcntl::open(
                 target,
                 OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,

@@ -48,6 +48,7 @@ pub fn getegid() -> u32 {
 pub mod exec;
 pub mod fd;
 pub mod fsops;
+pub mod inroot;
 pub mod mount;
 pub mod net;
 pub mod process;

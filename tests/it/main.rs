@@ -10,6 +10,7 @@ mod common;
 
 mod attach;
 mod build;
+mod commit;
 mod concurrency;
 mod harness;
 mod image;
