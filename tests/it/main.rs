@@ -9,6 +9,7 @@
 mod common;
 
 mod attach;
+mod build;
 mod commit;
 mod concurrency;
 mod harness;
