@@ -204,6 +204,10 @@ pub fn add_history(cfg: &mut Value, created: &str, created_by: &str, empty_layer
         cfg["history"] = json!([]);
     }
     let mut h = json!({"created": created, "created_by": created_by});
+    // MAINTAINER's author is on every entry after it (buildah).
+    if let Some(a) = cfg["author"].as_str() {
+        h["author"] = json!(a);
+    }
     if empty_layer {
         h["empty_layer"] = json!(true);
     }

@@ -38,6 +38,8 @@ pub struct Builder<'a> {
     used: HashSet<String>,
     /// Finished stages.
     results: HashMap<usize, State>,
+    /// The step being run is the build's last: its ID is printed after COMMIT.
+    last_step: bool,
 }
 
 /// A stage being built.
@@ -91,7 +93,16 @@ impl<'a> Builder<'a> {
             meta: BTreeMap::new(),
             used: HashSet::new(),
             results: HashMap::new(),
+            last_step: false,
         }
+    }
+
+    /// `--> ID` after a step (podman prints the last one after COMMIT).
+    fn say_id(&self, state: &State) -> Result<()> {
+        if self.last_step {
+            return Ok(());
+        }
+        self.say(&format!("--> {}", &state.digest()[..11]))
     }
 
     fn say(&self, line: &str) -> Result<()> {
@@ -228,7 +239,8 @@ impl<'a> Builder<'a> {
                 self.say(&format!("{}ONBUILD: {}", run.prefix, ins.original))?;
                 self.step(&mut run, &ins)?;
             }
-            for ins in s.steps {
+            for (i, ins) in s.steps.iter().enumerate() {
+                self.last_step = is_target && i + 1 == s.steps.len();
                 run.number += 1;
                 self.say(&format!(
                     "{}STEP {}/{}: {}",
@@ -257,7 +269,6 @@ impl<'a> Builder<'a> {
             run.state.layers.push(layer.chain_id);
             cfg::squash_history(&mut run.state.config, run.first_history);
         }
-        let _ = is_target;
         Ok(run.state)
     }
 
@@ -380,7 +391,7 @@ impl<'a> Builder<'a> {
             self.after_cached_step(run, ins, &hit);
             run.state = hit;
             self.say(&format!("--> Using cache {key}"))?;
-            self.say(&format!("--> {}", &run.state.digest()[..11]))?;
+            self.say_id(&run.state)?;
             return Ok(());
         }
         let created = time::rfc3339_nanos(time::now_nanos());
@@ -397,7 +408,7 @@ impl<'a> Builder<'a> {
                 crate::output::debug(|| format!("build cache: {e:#}"));
             }
         }
-        self.say(&format!("--> {}", &run.state.digest()[..11]))?;
+        self.say_id(&run.state)?;
         Ok(())
     }
 
@@ -448,20 +459,81 @@ impl<'a> Builder<'a> {
         {
             run.state = hit;
             self.say(&format!("--> Using cache {key}"))?;
-            self.say(&format!("--> {}", &run.state.digest()[..11]))?;
+            self.say_id(&run.state)?;
             return Ok(());
         }
         let created = time::rfc3339_nanos(time::now_nanos());
-        cfg::add_history(
-            &mut run.state.config,
-            &created,
-            &format!("/bin/sh -c #(nop) ARG {}", names.join(" ")),
-            true,
-        );
+        let created_by = format!("/bin/sh -c #(nop) ARG {}", self.arg_names(run).join(" "));
+        cfg::add_history(&mut run.state.config, &created, &created_by, true);
         if cacheable {
             let _ = cache::record(self.store, &key, &run.state);
         }
-        self.say(&format!("--> {}", &run.state.digest()[..11]))
+        self.say_id(&run.state)
+    }
+
+    /// Variables in a here-document: `$NAME` and `${...}` are expanded, an
+    /// escaped `\$` is a dollar sign, everything else (quotes too) stays.
+    fn expand_heredoc(&self, run: &Run, text: &str) -> Result<String> {
+        let esc = self.o.file.escape;
+        let mut out = String::with_capacity(text.len());
+        let chars: Vec<char> = text.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            if c == esc && chars.get(i + 1) == Some(&'$') {
+                out.push('$');
+                i += 2;
+                continue;
+            }
+            if c != '$' {
+                out.push(c);
+                i += 1;
+                continue;
+            }
+            let end = match chars.get(i + 1) {
+                Some('{') => chars[i..].iter().position(|&x| x == '}').map(|p| i + p + 1),
+                Some(x) if x.is_ascii_alphabetic() || *x == '_' => Some(
+                    chars[i + 1..]
+                        .iter()
+                        .position(|x| !(x.is_ascii_alphanumeric() || *x == '_'))
+                        .map(|p| i + 1 + p)
+                        .unwrap_or(chars.len()),
+                ),
+                _ => None,
+            };
+            match end {
+                Some(e) => {
+                    let token: String = chars[i..e].iter().collect();
+                    out.push_str(&self.expand_word(run, &token)?);
+                    i = e;
+                }
+                None => {
+                    out.push('$');
+                    i += 1;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// What buildah's ARG history lists: every argument with a value so far
+    /// (the stage's, and proxy variables given), sorted.
+    fn arg_names(&self, run: &Run) -> Vec<String> {
+        let mut names: Vec<String> = run
+            .args
+            .iter()
+            .filter(|(_, v)| v.is_some())
+            .map(|(k, _)| k.clone())
+            .chain(
+                PROXY_ARGS
+                    .iter()
+                    .filter(|p| self.o.build_args.contains_key(**p))
+                    .map(|p| p.to_string()),
+            )
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// Metadata instructions: the config changes, no layer.
@@ -472,24 +544,17 @@ impl<'a> Builder<'a> {
             Keyword::Env => {
                 let text = self.shell_text(ins)?;
                 let pairs = expand::key_values(&text, self.o.file.escape, &|n| Self::lookup(run, n))?;
-                let mut shown = Vec::new();
                 for (k, v) in pairs {
                     let v = v.with_context(|| format!("ENV {k}: no value"))?;
-                    shown.push(format!("{k}={v}"));
                     cfg::set_env(&mut run.state.config, &k, &v);
                 }
-                return Ok(nop(format!("ENV {}", shown.join(" "))));
             }
             Keyword::Label => {
                 let text = self.shell_text(ins)?;
                 let pairs = expand::key_values(&text, self.o.file.escape, &|n| Self::lookup(run, n))?;
-                let mut shown = Vec::new();
                 for (k, v) in pairs {
-                    let v = v.unwrap_or_default();
-                    shown.push(format!("{k}={v}"));
-                    cfg::set_label(&mut run.state.config, &k, &v);
+                    cfg::set_label(&mut run.state.config, &k, &v.unwrap_or_default());
                 }
-                return Ok(nop(format!("LABEL {}", shown.join(" "))));
             }
             Keyword::Expose => {
                 // BuildKit splits what a variable expands to here: EXPOSE $PORTS.
@@ -750,17 +815,15 @@ impl<'a> Builder<'a> {
             .into());
         }
         self.finish_fs_step(run, w)?;
-        let shown = match &ins.args {
-            Args::Exec(v) => serde_json::to_string(v).unwrap_or_default(),
-            Args::Shell(t) => t.clone(),
-        };
+        let shown = args_text(ins);
         let with_args = Self::args_in_effect(run);
         let prefix = if with_args.is_empty() {
             String::new()
         } else {
             format!("|{} {} ", with_args.len(), with_args.join(" "))
         };
-        Ok(format!("{prefix}{} {shown}", run.shell.join(" ")))
+        // buildah writes `/bin/sh -c` whatever SHELL says.
+        Ok(format!("{prefix}/bin/sh -c {shown}"))
     }
 
     /// `RUN --mount=...`: a `--mount` option for the working container, and
@@ -921,6 +984,18 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// What a path is in the top-most of `layers` (bottom first) that has it.
+fn lookup_in_layers(layers: &[PathBuf], path: &str) -> Option<std::fs::Metadata> {
+    let rel = path.trim_start_matches('/');
+    if rel.is_empty() || rel.split('/').any(|c| c == "..") {
+        return None;
+    }
+    layers
+        .iter()
+        .rev()
+        .find_map(|l| std::fs::symlink_metadata(l.join(rel)).ok())
+}
+
 /// A COPY or ADD with its sources located and hashed.
 struct PreparedCopy {
     req: CopyRequest,
@@ -957,7 +1032,9 @@ impl Builder<'_> {
             .transpose()?;
         let chown = Self::flag(ins, "chown").map(|c| self.expand_word(run, c)).transpose()?;
         let is_add = ins.keyword == Keyword::Add;
-        let checksum = Self::flag(ins, "checksum").map(String::from);
+        let checksum = Self::flag(ins, "checksum")
+            .map(|c| self.expand_word(run, c))
+            .transpose()?;
         if checksum.is_some() && !is_add {
             bail!("COPY has no --checksum (ADD has)");
         }
@@ -986,8 +1063,12 @@ impl Builder<'_> {
             let dir = self.tmp_dir("heredoc")?;
             let mut h = Sha256::new();
             for (i, doc) in ins.heredocs.iter().enumerate() {
-                // The document is copied as written (variables are not expanded).
-                let content = doc.content.clone();
+                // Unquoted delimiters expand variables (BuildKit); quotes stay.
+                let content = if doc.expand {
+                    self.expand_heredoc(run, &doc.content)?
+                } else {
+                    doc.content.clone()
+                };
                 let name = heredoc_names[i];
                 std::fs::write(dir.join(name), &content).with_context(|| format!("write heredoc {name}"))?;
                 h.update(name.as_bytes());
@@ -1027,7 +1108,7 @@ impl Builder<'_> {
                 req,
                 kind: SourceKind::Dir(dir.clone()),
                 chown,
-                shown: format!("file:{hash}"),
+                shown: hash.clone(),
                 hash: format!("{words:?}{hash}"),
                 tmp: Some(dir),
             });
@@ -1040,11 +1121,19 @@ impl Builder<'_> {
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "scratch".into());
             let hash = hex(&Sha256::digest(format!("{ident}\n{:?}", req.sources).as_bytes()));
+            let shown = match req.sources.as_slice() {
+                [one] => match lookup_in_layers(&layers, one) {
+                    Some(md) if md.is_file() => format!("file:{hash}"),
+                    Some(md) if md.is_dir() => format!("dir:{hash}"),
+                    _ => format!("multi:{hash}"),
+                },
+                _ => format!("multi:{hash}"),
+            };
             return Ok(PreparedCopy {
                 req,
                 kind: SourceKind::Layers(layers),
                 chown,
-                shown: format!("dir:{hash}"),
+                shown,
                 hash: format!("from:{from}:{hash}"),
                 tmp: None,
             });
@@ -1105,11 +1194,8 @@ impl Builder<'_> {
             let _ = crate::layers::store::remove_all(t);
         }
         result?;
-        let from = Self::flag(ins, "from")
-            .map(|f| format!("--from={f} "))
-            .unwrap_or_default();
         Ok(format!(
-            "/bin/sh -c #(nop) {} {from}{} in {} ",
+            "/bin/sh -c #(nop) {} {} in {} ",
             ins.keyword.name(),
             p.shown,
             p.req.dest
@@ -1156,8 +1242,19 @@ impl Builder<'_> {
     /// Labels from `--label`, then the image is written. Its `created` is the
     /// last step's, so an unchanged rebuild gives the same ID.
     pub fn commit_image(&mut self, mut state: State) -> Result<String> {
+        // Each --label is a LABEL step of its own, as podman adds them; its
+        // time is the last step's so that an unchanged rebuild keeps its ID.
+        let last_created = state.config["history"]
+            .as_array()
+            .and_then(|h| h.last())
+            .and_then(|h| h["created"].as_str())
+            .map(String::from)
+            .unwrap_or_else(|| time::rfc3339_nanos(time::now_nanos()));
         for (k, v) in &self.o.labels {
             cfg::set_label(&mut state.config, k, v);
+            let q = |x: &str| serde_json::to_string(x).unwrap_or_default();
+            let created_by = format!("/bin/sh -c #(nop) LABEL {}={}", q(k), q(v));
+            cfg::add_history(&mut state.config, &last_created, &created_by, true);
         }
         if self.o.squash_all && state.layers.len() > 1 {
             let layer = self.flatten(&state)?;
@@ -1172,6 +1269,11 @@ impl Builder<'_> {
             .map(String::from)
             .unwrap_or_else(|| time::rfc3339_nanos(time::now_nanos()));
         state.config["created"] = json!(created);
+        if self.o.docker_format {
+            // Docker-format configs carry the v1 `container_config` (buildah and
+            // Docker write it); it also keeps the two formats' image IDs apart.
+            state.config["container_config"] = state.config["config"].clone();
+        }
         let unused: Vec<&String> = self
             .o
             .build_args

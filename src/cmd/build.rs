@@ -110,7 +110,8 @@ pub fn build(store: &Store, a: BuildArgs) -> Result<ExitStatus> {
     };
     let id = build::build(store, &o)?;
     if !a.quiet {
-        match names.first() {
+        // The name as given (podman).
+        match a.tags.first() {
             Some(n) => outln!("COMMIT {n}")?,
             None => outln!("COMMIT")?,
         }

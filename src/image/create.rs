@@ -58,8 +58,15 @@ pub fn store_image_with(
     let config_digest = blobs::digest_of(&config_bytes);
     let id = config_digest["sha256:".len()..].to_string();
     let _lock = image::lock(store, &id, Mode::Exclusive)?;
-    if let Some(existing) = image::load(store, &id)?
+    let previous = image::load(store, &id)?;
+    if let Some(existing) = previous.clone()
         && annotations.is_empty()
+        && existing.manifest_media_type
+            == if docker_format {
+                media::DOCKER_MANIFEST
+            } else {
+                media::OCI_MANIFEST
+            }
         && blobs::has_blob(store, &existing.digest)
         && blobs::has_blob(store, &config_digest)
     {
@@ -94,7 +101,8 @@ pub fn store_image_with(
             .unwrap_or(now),
         size: records.iter().map(|r| r.size).sum(),
         added: now,
-        names: Vec::new(),
+        // The same image in another format or with other annotations keeps its names.
+        names: previous.as_ref().map(|p| p.names.clone()).unwrap_or_default(),
         repo_digests: Vec::new(),
     };
     image::save(store, &rec)?;

@@ -323,6 +323,24 @@ pub(crate) fn set_credentials(p: &ProcessPlan, u: &user::ResolvedUser) -> Result
     Ok(())
 }
 
+/// Creates the missing directories of `cwd`, 0755 and owned by the user the
+/// process runs as (what buildah and Docker do for a new WORKDIR).
+fn create_workdir(cwd: &str, uid: u32, gid: u32) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    let mut path = std::path::PathBuf::from("/");
+    for part in std::path::Path::new(cwd).components().skip(1) {
+        path.push(part);
+        if std::fs::symlink_metadata(&path).is_ok() {
+            continue;
+        }
+        std::fs::DirBuilder::new().mode(0o755).create(&path)?;
+        // The umask may have taken bits away.
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+        std::os::unix::fs::chown(&path, Some(uid), Some(gid))?;
+    }
+    Ok(())
+}
+
 fn exec_process(p: &ProcessPlan) -> Result<std::convert::Infallible, ChildError> {
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
@@ -334,7 +352,7 @@ fn exec_process(p: &ProcessPlan) -> Result<std::convert::Infallible, ChildError>
     }
     let cwd = if p.cwd.is_empty() { "/" } else { p.cwd.as_str() };
     if std::fs::metadata(cwd).is_err() {
-        std::fs::create_dir_all(cwd)
+        create_workdir(cwd, u.uid, u.gid)
             .with_context(|| format!("create working directory {cwd}"))
             .map_err(|e| fail(ENGINE, e))?;
     }
