@@ -117,13 +117,21 @@ impl<'a> Working<'a> {
         self.store.in_context(move || {
             for p in paths {
                 let mut rel = PathBuf::from(p.trim_start_matches('/'));
+                let mut removed = false;
                 loop {
                     if rel.as_os_str().is_empty() {
                         break;
                     }
                     if !remove_stub(&upper, &rel, &lowers, userxattr, vfs) {
+                        if vfs && removed {
+                            // The directory only changed by the stub's coming and
+                            // going: give it its times back, or vfs's comparison
+                            // would put it in the layer.
+                            restore_times(&upper, &rel, &lowers);
+                        }
                         break;
                     }
+                    removed = true;
                     match rel.parent() {
                         Some(parent) => rel = parent.to_path_buf(),
                         None => break,
@@ -258,6 +266,18 @@ fn remove_stub(upper: &Path, rel: &Path, lowers: &[PathBuf], userxattr: bool, vf
         return fs::remove_dir(&p).is_ok();
     }
     false
+}
+
+/// Sets the times of `rel` under `upper` to those of the top-most layer that
+/// has it.
+fn restore_times(upper: &Path, rel: &Path, lowers: &[PathBuf]) {
+    let Some(md) = lowers.iter().rev().find_map(|l| fs::symlink_metadata(l.join(rel)).ok()) else {
+        return;
+    };
+    let (Ok(m), Ok(a)) = (md.modified(), md.accessed()) else { return };
+    if let Ok(f) = fs::File::open(upper.join(rel)) {
+        let _ = f.set_times(fs::FileTimes::new().set_modified(m).set_accessed(a));
+    }
 }
 
 /// Removes the working containers a killed build left behind (their records
