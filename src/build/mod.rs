@@ -136,6 +136,9 @@ pub fn find_stage(stages: &[Stage], before: usize, what: &str) -> Option<usize> 
 
 /// Builds the image and returns its ID. Tags are the caller's.
 pub fn build(store: &Store, o: &BuildOptions) -> Result<String> {
+    if store.driver() == crate::store::Driver::Vfs && (!o.layers || o.squash || o.squash_all) {
+        bail!("--layers=false, --squash and --squash-all need the overlay storage driver (this store uses vfs)");
+    }
     let (meta, stages) = split_stages(&o.file)?;
     let ignore = ignore::Matcher::load(&o.context, o.file_path.as_deref())?;
     let mut b = step::Builder::new(store, o, &stages, &ignore);

@@ -11,7 +11,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use crate::cli::ContainerOptions;
 use crate::container::create::Base;
@@ -49,9 +49,6 @@ impl<'a> Working<'a> {
         args: &[String],
         carried: Option<&Path>,
     ) -> Result<Working<'a>> {
-        if carried.is_some() && store.driver() != Driver::Overlay {
-            bail!("--layers=false and --squash need the overlay storage driver (this store uses vfs)");
-        }
         let c = crate::container::create::create_from(store, opts, base, args)?;
         let w = Working {
             store,
@@ -274,7 +271,9 @@ fn restore_times(upper: &Path, rel: &Path, lowers: &[PathBuf]) {
     let Some(md) = lowers.iter().rev().find_map(|l| fs::symlink_metadata(l.join(rel)).ok()) else {
         return;
     };
-    let (Ok(m), Ok(a)) = (md.modified(), md.accessed()) else { return };
+    let (Ok(m), Ok(a)) = (md.modified(), md.accessed()) else {
+        return;
+    };
     if let Ok(f) = fs::File::open(upper.join(rel)) {
         let _ = f.set_times(fs::FileTimes::new().set_modified(m).set_accessed(a));
     }

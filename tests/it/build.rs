@@ -2073,3 +2073,38 @@ fn comparison_finds_differences() {
     let d = compare(&a, &b, &[]);
     assert_eq!(d.len(), 2, "{d:#?}");
 }
+
+both! {
+    /// A RUN layer holds what the command changed and nothing the runtime made
+    /// to mount on (/etc/hosts, /etc/resolv.conf, /etc/hostname, --mount
+    /// targets), on the overlay driver.
+    fn run_layers_hold_only_the_commands_changes(env) {
+        env.import_busybox("busybox");
+        let ctx = env.mkdir("stubs");
+        chmod(&ctx, 0o755);
+        env.write_file("stubs/Containerfile", "FROM busybox\nRUN --mount=type=tmpfs,target=/scratch/tmp echo hi > /x\n");
+        build(&env, &["-t", "stubs"], &ctx).success();
+        env.casco(["diff", "stubs"]).run().success().stdout_is("A /x\n");
+    }
+}
+
+both! {
+    /// Builds work on a vfs store too: each step's changes are found by
+    /// comparing the working container's copy with its layers, cached alike.
+    fn vfs_store_builds_and_caches(env) {
+        env.casco(["--storage-driver", "vfs", "info"]).run().success();
+        env.import_busybox("busybox");
+        let ctx = env.mkdir("vfs");
+        chmod(&ctx, 0o755);
+        env.write_file("vfs/Containerfile", "FROM busybox\nRUN echo hi > /x\nCOPY f /f\nCMD [\"cat\", \"/x\", \"/f\"]\n");
+        env.write_file("vfs/f", "file\n");
+        let first = build(&env, &["-t", "v"], &ctx).success();
+        env.casco(["diff", "v"]).run().success().stdout_is("A /f\n");
+        env.casco(["run", "--rm", "v"]).run().success().stdout_is("hi\nfile\n");
+        let again = build(&env, &["-t", "v"], &ctx).success();
+        assert_eq!(cache_hits(&again), 3, "{}", again.report("every step from the cache"));
+        assert_eq!(image_id(&first), image_id(&again));
+        let e = build(&env, &["--layers=false", "-t", "w"], &ctx).code(125);
+        assert!(e.stderr.contains("overlay"), "{}", e.report("--layers=false on vfs says why"));
+    }
+}
