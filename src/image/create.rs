@@ -243,12 +243,19 @@ mod tests {
         assert_eq!(m["layers"][1]["size"], 512 + 512 + 1024);
         assert_eq!(image::load(&store, &rec.id).unwrap().unwrap().digest, rec.digest);
 
-        // Same config: same record, even when another format is asked for.
-        let again = store_image(&store, &chain, &config, true).unwrap();
+        // Same config and format: the same record.
+        let again = store_image(&store, &chain, &config, false).unwrap();
         assert_eq!(
-            (again.id, again.digest, again.added),
-            (rec.id.clone(), rec.digest, rec.added)
+            (&again.id, &again.digest, again.added),
+            (&rec.id, &rec.digest, rec.added)
         );
+        // Another format: the same image (ID, names) with that format's manifest.
+        image::set_name(&store, "localhost/x:latest", &rec.id).unwrap();
+        let docker = store_image(&store, &chain, &config, true).unwrap();
+        assert_eq!(docker.id, rec.id);
+        assert_ne!(docker.digest, rec.digest);
+        assert_eq!(docker.manifest_media_type, media::DOCKER_MANIFEST);
+        assert_eq!(docker.names, vec!["localhost/x:latest".to_string()]);
     }
 
     #[test]
