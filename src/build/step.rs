@@ -358,7 +358,7 @@ impl<'a> Builder<'a> {
             return self.arg(run, ins);
         }
         let fs_step = matches!(ins.keyword, Keyword::Run | Keyword::Copy | Keyword::Add);
-        let cacheable = self.o.layers && !self.o.squash && !self.o.squash_all;
+        let cacheable = self.cacheable();
         // COPY/ADD read their sources before the key is known.
         let mut prepared = None;
         let mut extra = String::new();
@@ -428,7 +428,6 @@ impl<'a> Builder<'a> {
     fn arg(&mut self, run: &mut Run, ins: &Instruction) -> Result<()> {
         let text = self.shell_text(ins)?;
         let pairs = expand::arg_pairs(&text, self.o.file.escape, &|n| Self::lookup(run, n))?;
-        let mut names = Vec::new();
         for (name, default) in pairs {
             let value = match self.o.build_args.get(&name) {
                 Some(v) => {
@@ -439,11 +438,10 @@ impl<'a> Builder<'a> {
                     .or_else(|| self.meta.get(&name).cloned().flatten())
                     .or_else(|| platform_args().get(&name).cloned()),
             };
-            names.push(name.clone());
             run.args.insert(name, value);
         }
         // An ARG changes no config; its history entry is kept like buildah's.
-        let cacheable = self.o.layers && !self.o.squash && !self.o.squash_all;
+        let cacheable = self.cacheable();
         let key = cache::key(
             &run.state,
             &[
@@ -514,6 +512,11 @@ impl<'a> Builder<'a> {
             }
         }
         Ok(out)
+    }
+
+    /// A layer per step, each cached (not `--layers=false` nor squashing).
+    fn cacheable(&self) -> bool {
+        self.o.layers && !self.o.squash && !self.o.squash_all
     }
 
     /// What buildah's ARG history lists: every argument with a value so far
@@ -723,7 +726,7 @@ impl<'a> Builder<'a> {
 
     /// After a filesystem step: a layer, or the upper directory carried on.
     fn finish_fs_step(&self, run: &mut Run, w: Working) -> Result<()> {
-        if self.o.layers && !self.o.squash && !self.o.squash_all {
+        if self.cacheable() {
             let layer = w.commit(run.state.layers.last().map(String::as_str))?;
             cfg::add_diff_id(&mut run.state.config, &layer.diff_id);
             run.state.layers.push(layer.chain_id);
@@ -855,7 +858,7 @@ impl<'a> Builder<'a> {
                 }
                 let src_rel = kv.get("source").or_else(|| kv.get("src")).cloned().unwrap_or_default();
                 let root = match kv.get("from") {
-                    Some(from) => self.mount_root(run, from, temps)?,
+                    Some(from) => self.mount_root(from, temps)?,
                     None => self.o.context.clone(),
                 };
                 let root = root
@@ -943,8 +946,8 @@ impl<'a> Builder<'a> {
 
     /// A directory with the files of a stage or image: its layer when it has
     /// one, else a merged copy in the store's temp space (added to `temps`).
-    fn mount_root(&self, run: &Run, from: &str, temps: &mut Vec<PathBuf>) -> Result<PathBuf> {
-        let layers = self.source_layers(run, from)?;
+    fn mount_root(&self, from: &str, temps: &mut Vec<PathBuf>) -> Result<PathBuf> {
+        let layers = self.source_layers(from)?;
         match layers.as_slice() {
             [] => bail!("--from={from}: the image has no files"),
             [one] => Ok(one.clone()),
@@ -966,7 +969,7 @@ impl<'a> Builder<'a> {
     }
 
     /// The layer directories (bottom first) of a stage or image named by `--from`.
-    fn source_layers(&self, _run: &Run, from: &str) -> Result<Vec<PathBuf>> {
+    fn source_layers(&self, from: &str) -> Result<Vec<PathBuf>> {
         let current = self.stages.len();
         let chain = match find_stage(self.stages, current, from) {
             Some(j) => self
@@ -1115,7 +1118,7 @@ impl Builder<'_> {
         }
         req.sources = words;
         if let Some(from) = from {
-            let layers = self.source_layers(run, &from)?;
+            let layers = self.source_layers(&from)?;
             let ident = layers
                 .last()
                 .map(|p| p.display().to_string())

@@ -177,18 +177,9 @@ fn manifest_for(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::GlobalArgs;
     use crate::layers::ingest::{self, Expect};
 
-    fn open_store(dir: &std::path::Path) -> Store {
-        Store::open(&GlobalArgs {
-            root: Some(dir.join("root")),
-            runroot: Some(dir.join("run")),
-            storage_driver: Some("vfs".into()),
-            log_level: "warn".into(),
-        })
-        .unwrap()
-    }
+    use crate::layers::testutil::open_store;
 
     /// A one-file layer committed on `parent`.
     fn layer(store: &Store, data: &[u8], parent: Option<&str>) -> LayerRecord {

@@ -600,22 +600,13 @@ fn same_node(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::GlobalArgs;
     use crate::layers::testutil::{Tar, cap_net_raw};
     use crate::layers::unpack::{UnpackOptions, unpack};
     use nix::sys::stat::{Mode, SFlag, makedev, mknod};
     use std::collections::BTreeMap;
     use std::os::unix::fs::PermissionsExt;
 
-    fn open_store(dir: &Path) -> Store {
-        Store::open(&GlobalArgs {
-            root: Some(dir.join("root")),
-            runroot: Some(dir.join("run")),
-            storage_driver: Some("vfs".into()),
-            log_level: "warn".into(),
-        })
-        .unwrap()
-    }
+    use crate::layers::testutil::open_store;
 
     fn whiteout(p: &Path) {
         mknod(p, SFlag::S_IFCHR, Mode::empty(), makedev(0, 0)).unwrap();

@@ -224,17 +224,8 @@ pub fn discard(store: &Store, ing: Ingested) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::GlobalArgs;
 
-    fn open_store(dir: &std::path::Path) -> Store {
-        Store::open(&GlobalArgs {
-            root: Some(dir.join("root")),
-            runroot: Some(dir.join("run")),
-            storage_driver: Some("vfs".into()),
-            log_level: "warn".into(),
-        })
-        .unwrap()
-    }
+    use crate::layers::testutil::open_store;
 
     /// Everything under ROOT/tmp and ROOT/blobs, to see that a refused
     /// layer leaves nothing.

@@ -209,3 +209,14 @@ pub fn cap_net_raw() -> Vec<u8> {
     v.extend_from_slice(&0u32.to_le_bytes());
     v
 }
+
+/// A vfs store under `dir` (root/ and run/), for tests.
+pub fn open_store(dir: &Path) -> crate::store::Store {
+    crate::store::Store::open(&crate::cli::GlobalArgs {
+        root: Some(dir.join("root")),
+        runroot: Some(dir.join("run")),
+        storage_driver: Some("vfs".into()),
+        log_level: "warn".into(),
+    })
+    .unwrap()
+}

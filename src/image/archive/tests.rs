@@ -11,22 +11,13 @@ use serde_json::{Value, json};
 use tar::{EntryType, Header};
 
 use super::*;
-use crate::cli::GlobalArgs;
 use crate::image::blobs::{self, digest_of};
 use crate::image::import::{self, ImportOptions};
 use crate::image::{self, ImageRecord};
 use crate::layers::store as layer_store;
 use crate::store::Store;
 
-fn open_store(dir: &Path) -> Store {
-    Store::open(&GlobalArgs {
-        root: Some(dir.join("root")),
-        runroot: Some(dir.join("run")),
-        storage_driver: Some("vfs".into()),
-        log_level: "warn".into(),
-    })
-    .unwrap()
-}
+use crate::layers::testutil::open_store;
 
 /// A tar in memory, entry by entry (hostile names included).
 struct TarBuf {
