@@ -58,11 +58,18 @@ pub enum Resolve {
 /// `path` is resolved as if `root` were "/", so neither ".." nor an absolute
 /// symlink can leave it.
 pub fn open_in_root(root: BorrowedFd<'_>, path: &Path, how: Resolve) -> io::Result<OwnedFd> {
-    let c = cstr(path)?;
     let mut flags = libc::O_PATH | libc::O_CLOEXEC;
     if how == Resolve::NoFollow {
         flags |= libc::O_NOFOLLOW;
     }
+    openat2_in_root(root, path, flags)
+}
+
+/// openat2(root, path, flags, RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS): `path`
+/// resolved as if `root` were "/" (".." and absolute symlinks stay inside,
+/// magic links are refused), opened with `flags`.
+pub fn openat2_in_root(root: BorrowedFd<'_>, path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
+    let c = cstr(path)?;
     let open_how = OpenHow {
         flags: flags as u64,
         mode: 0,
